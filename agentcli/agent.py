@@ -1,0 +1,289 @@
+"""The Agent: one run = store the message, build the context, call the model, persist.
+
+Usable from Python without the CLI::
+
+    from agentcli import Agent, OpenAIChat, SqliteDb
+    agent = Agent(model=OpenAIChat(id="gpt-4o-mini"), db=SqliteDb("chat.db"))
+    agent.run("Hello", user_id="sarah", session_id="thread-42").content
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .context import DEFAULT_INSTRUCTIONS, Context
+from .errors import ModelError, RunCancelled, UsageError
+from .liveness import current_owner, owner_alive
+from .model import ModelResponse, OpenAIChat, PartialResponseError
+from .store import Memory, Run, Session, SqliteDb, Usage
+from .tools import Toolbox
+
+log = logging.getLogger("agentcli")
+
+MAX_TOOL_ROUNDS = 8
+
+
+@dataclass
+class RunResult:
+    """What one run produced."""
+
+    content: str
+    run_id: str
+    session_id: str
+    user_id: str
+    usage: Usage
+    model: str | None
+    status: str = "completed"
+    duration_ms: int = 0
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    memory_changes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunContext:
+    """Handed to work that follows a completed run (memory manager, summary fold)."""
+
+    user_id: str
+    session: Session
+    run: Run
+    user_message: str
+    result: RunResult
+
+
+class Agent:
+    def __init__(
+        self,
+        model: OpenAIChat | None = None,
+        db: SqliteDb | str | os.PathLike[str] | None = None,
+        *,
+        instructions: str | None = None,
+        add_history_to_context: bool = True,
+        num_history_runs: int = 5,
+        enable_agentic_memory: bool = False,
+        update_memory_on_run: bool = False,
+        memory_model: OpenAIChat | None = None,
+        memory_token_budget: int = 1500,
+        enable_session_summaries: bool = False,
+        summary_batch_runs: int = 5,
+        summary_model: OpenAIChat | None = None,
+        max_tool_rounds: int = MAX_TOOL_ROUNDS,
+        on_warning: Callable[[str], None] | None = None,
+    ):
+        if num_history_runs < 0:
+            raise UsageError("num_history_runs must be 0 or more")
+        self.model = model or OpenAIChat()
+        if db is None:
+            from .config import db_path
+
+            db = db_path()
+        self.db = db if isinstance(db, SqliteDb) else SqliteDb(db)
+        self.instructions = instructions or DEFAULT_INSTRUCTIONS
+        self.add_history_to_context = add_history_to_context
+        self.num_history_runs = num_history_runs
+        self.max_tool_rounds = max_tool_rounds
+        self.on_warning = on_warning
+        self.memory = None
+        if enable_agentic_memory or update_memory_on_run:
+            from .memory import MemoryManager
+
+            self.memory = MemoryManager(
+                self.db,
+                model=memory_model or self.model,
+                agentic=enable_agentic_memory,
+                automatic=update_memory_on_run,
+                token_budget=memory_token_budget,
+            )
+        self.summarizer = None
+        if enable_session_summaries:
+            from .summary import Summarizer
+
+            self.summarizer = Summarizer(
+                self.db, model=summary_model or self.model, batch_runs=summary_batch_runs
+            )
+        self._swept = False
+        self._jobs: queue.Queue[Callable[[], None] | None] | None = None
+        self._worker: threading.Thread | None = None
+
+    # -- the public API ----------------------------------------------------
+    def run(
+        self,
+        message: str,
+        *,
+        user_id: str,
+        session_id: str,
+        on_text: Callable[[str], None] | None = None,
+        background: bool = False,
+    ) -> RunResult:
+        """Run one turn. With ``background``, follow-up work (memory manager,
+        summary fold) runs on a worker thread; call :meth:`wait` before exiting."""
+        if not message or not message.strip():
+            raise UsageError("the message is empty")
+        if not user_id or not session_id:
+            raise UsageError("user_id and session_id must not be empty")
+        self.model.check_configured()
+        self._sweep_interrupted()
+        session = self.db.ensure_session(user_id, session_id)
+        run = self.db.start_run(session, message, self.model.id, current_owner())
+        started = time.monotonic()
+        streamed: list[str] = []
+
+        def forward(text: str) -> None:
+            streamed.append(text)
+            if on_text is not None:
+                on_text(text)
+
+        new: list[dict[str, Any]] = []
+        try:
+            context = self.build_context(session, user_id, message)
+            toolbox = self.memory.toolbox(user_id, session_id, run.run_id) if self.memory else None
+            response, usage = self._answer(context.messages(), toolbox, forward, new)
+        except KeyboardInterrupt:
+            self._end(run, "cancelled", new, streamed, started, error="cancelled by the user")
+            raise RunCancelled("cancelled") from None
+        except PartialResponseError as exc:
+            self._end(run, "error", new, [exc.partial], started, error=str(exc))
+            raise
+        except ModelError as exc:
+            self._end(run, "error", new, [], started, error=str(exc))
+            raise
+        except BaseException as exc:
+            self._end(run, "error", new, streamed, started, error=type(exc).__name__)
+            raise
+        duration = _ms_since(started)
+        finished = self.db.finish_run(
+            run.pk,
+            status="completed",
+            messages=new,
+            model=response.model,
+            usage=usage,
+            duration_ms=duration,
+        )
+        result = RunResult(
+            content=response.content,
+            run_id=run.run_id,
+            session_id=session_id,
+            user_id=user_id,
+            usage=usage,
+            model=response.model,
+            duration_ms=duration,
+            messages=new,
+            memory_changes=list(toolbox.changes) if getattr(toolbox, "changes", None) else [],
+        )
+        follow = RunContext(user_id, session, finished, message, result)
+        if background:
+            self._submit(lambda: self._after_run(follow))
+        else:
+            self._after_run(follow)
+        return result
+
+    def wait(self) -> None:
+        """Block until background follow-up work has finished."""
+        if self._jobs is not None and self._worker is not None:
+            self._jobs.put(None)
+            self._worker.join()
+            self._jobs = self._worker = None
+
+    def get_user_memories(self, *, user_id: str) -> list[Memory]:
+        return self.db.list_memories(user_id)
+
+    def get_session_summary(self, *, user_id: str, session_id: str) -> str | None:
+        found = self.db.get_session(user_id, session_id)
+        return found.summary if found else None
+
+    # -- the parts of a run ---------------------------------------------------
+    def build_context(self, session: Session, user_id: str, message: str) -> Context:
+        context = Context(instructions=self.instructions, message=message)
+        if self.add_history_to_context and self.num_history_runs > 0:
+            after, limit = None, self.num_history_runs
+            if self.summarizer is not None:
+                context.summary, after, limit = self.summarizer.window(
+                    session, self.num_history_runs
+                )
+            context.history = self.db.context_runs(session.pk, limit=limit, after_run_pk=after)
+        if self.memory is not None:
+            context.memories = self.memory.context_block(user_id, message)
+        return context
+
+    def _answer(
+        self,
+        messages: list[dict[str, Any]],
+        toolbox: Toolbox | None,
+        on_text: Callable[[str], None],
+        new: list[dict[str, Any]],
+    ) -> tuple[ModelResponse, Usage]:
+        """Call the model, running tool calls until it answers in text."""
+        usage = Usage()
+        for round_no in range(self.max_tool_rounds + 1):
+            offer = toolbox.specs() if toolbox and round_no < self.max_tool_rounds else None
+            response = self.model.complete(messages + new, tools=offer, on_text=on_text)
+            usage += response.usage
+            if response.tool_calls and not offer:
+                response.tool_calls = []  # tools were not offered: keep the text only
+            new.append(response.to_message())
+            if not response.tool_calls:
+                return response, usage
+            for call in response.tool_calls:
+                result = toolbox.call(call.name, call.arguments) if toolbox else "error"
+                new.append({"role": "tool", "tool_call_id": call.id, "content": result})
+        raise AssertionError("unreachable: the last round offers no tools")
+
+    def _end(self, run: Run, status: str, new, streamed, started, *, error: str) -> None:
+        partial = "".join(streamed)
+        messages = list(new)
+        if partial and not (messages and messages[-1].get("content") == partial):
+            messages.append({"role": "assistant", "content": partial})
+        try:
+            self.db.finish_run(
+                run.pk,
+                status=status,
+                messages=messages,
+                error=error,
+                duration_ms=_ms_since(started),
+            )
+        except Exception as exc:  # the original failure matters more
+            log.warning("could not record the end of run %s: %s", run.run_id, exc)
+
+    def _sweep_interrupted(self) -> None:
+        if not self._swept:
+            self._swept = True
+            self.db.mark_interrupted(owner_alive)
+
+    # -- follow-up work ---------------------------------------------------------
+    def _after_run(self, follow: RunContext) -> None:
+        for part, name in ((self.memory, "memory update"), (self.summarizer, "summary")):
+            if part is None:
+                continue
+            try:
+                part.after_run(follow)
+            except Exception as exc:  # never fails the run
+                self.warn(f"{name} failed: {exc}")
+
+    def warn(self, text: str) -> None:
+        if self.on_warning is not None:
+            self.on_warning(text)
+        else:
+            log.warning("%s", text)
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        if self._jobs is None:
+            self._jobs = queue.Queue()
+            self._worker = threading.Thread(target=self._work, name="agentcli-after-run")
+            self._worker.daemon = True
+            self._worker.start()
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        assert self._jobs is not None
+        while (job := self._jobs.get()) is not None:
+            job()
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -1,0 +1,131 @@
+"""The ``agentcli`` command: parse, call the core, render, map errors to exit statuses."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from . import __version__
+from .commands import chat as chat_cmd
+from .commands import config as config_cmd
+from .commands import memories as memories_cmd
+from .commands import sessions as sessions_cmd
+from .commands import summarize as summarize_cmd
+from .commands.common import AppState, state
+from .errors import AgentCliError, ExitStatus
+
+
+class CliError(typer.TyperException):
+    """An :class:`AgentCliError` on its way out: one line on stderr, its exit status."""
+
+    def __init__(self, error: AgentCliError):
+        super().__init__(str(error))
+        self.exit_code = int(error.exit_status)
+
+    def show(self, file: Any = None) -> None:
+        typer.echo(f"agentcli: error: {self.message}", file=file or sys.stderr)
+
+
+def _debug(ctx: typer.Context) -> bool:
+    obj = ctx.find_root().obj
+    return bool(os.environ.get("AGENTCLI_DEBUG")) or (isinstance(obj, AppState) and obj.traceback)
+
+
+class AgentGroup(TyperGroup):
+    """The root group: turns expected failures into one-line errors."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AgentCliError as exc:
+            if _debug(ctx):
+                raise
+            raise CliError(exc) from None
+        finally:
+            obj = ctx.obj
+            if isinstance(obj, AppState):
+                obj.close()
+
+
+app = typer.Typer(
+    name="agentcli",
+    cls=AgentGroup,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+    help="A command-line chat tool whose agent remembers: session history and user memory "
+    "in one local SQLite file.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"agentcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Database file [env: AGENTCLI_DB]", show_default=False),
+    ] = None,
+    traceback: Annotated[
+        bool, typer.Option("--traceback", help="Show the traceback of an error.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """A command-line chat tool whose agent remembers."""
+    st = state(ctx)
+    st.db_override = db
+    st.traceback = traceback
+
+
+app.command(name="chat")(chat_cmd.chat)
+app.add_typer(sessions_cmd.app, name="sessions")
+app.add_typer(memories_cmd.app, name="memories")
+app.add_typer(config_cmd.app, name="config")
+app.command(name="summarize")(summarize_cmd.summarize)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        code = app(args=argv, prog_name="agentcli", standalone_mode=False)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.TyperException as exc:
+        exc.show()
+        code = exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        sys.stderr.write("\n")
+        code = ExitStatus.INTERRUPTED
+    except AgentCliError as exc:  # raised outside a command (e.g. under --traceback)
+        if os.environ.get("AGENTCLI_DEBUG") or "--traceback" in sys.argv:
+            raise
+        CliError(exc).show()
+        code = exc.exit_status
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); nothing more to say.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = ExitStatus.ERROR
+    except Exception as exc:
+        if os.environ.get("AGENTCLI_DEBUG") or "--traceback" in sys.argv:
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        sys.stderr.write(
+            f"agentcli: error: unexpected {type(exc).__name__}: {first} "
+            "(run again with --traceback for details)\n"
+        )
+        code = ExitStatus.ERROR
+    sys.exit(int(code) if isinstance(code, int) else 0)

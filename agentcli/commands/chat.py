@@ -1,0 +1,208 @@
+"""``agentcli chat``: one-shot and piped messages; the REPL when a terminal has no message."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import typer
+
+from ..errors import AgentCliError, ModelError, UsageError
+from ..render import ReplyStream
+from .common import AppState, JsonOption, UserOption, state
+
+# Longest message accepted (characters); larger input is refused, not truncated.
+MAX_MESSAGE_CHARS = 4_000_000
+
+
+def new_session_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def read_stdin(st: AppState) -> str:
+    """Piped text, decoded as UTF-8; invalid bytes become U+FFFD with a warning."""
+    stream = st.env.stdin
+    raw = stream.buffer.read() if hasattr(stream, "buffer") else stream.read()
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        st.env.warning("standard input is not valid UTF-8; invalid bytes were replaced by U+FFFD")
+        return raw.decode("utf-8", errors="replace")
+
+
+def compose_message(piped: str | None, argument: str | None) -> str:
+    """Piped text first, then a blank line, then the argument."""
+    parts = [p for p in (piped, argument) if p is not None and p.strip()]
+    if not parts:
+        return ""
+    if len(parts) == 2:
+        return parts[0].rstrip("\n") + "\n\n" + parts[1]
+    return parts[0]
+
+
+def chat(
+    ctx: typer.Context,
+    message: Annotated[
+        str | None, typer.Argument(help="The message; piped text comes first.")
+    ] = None,
+    user: UserOption = None,
+    session: Annotated[
+        str | None,
+        typer.Option("--session", "-s", help="Session id [default: a new session]"),
+    ] = None,
+    continue_: Annotated[
+        bool, typer.Option("--continue", "-c", help="Continue your most recently used session.")
+    ] = False,
+    history_runs: Annotated[
+        int | None,
+        typer.Option(help="Past runs sent with each message; 0 turns history off [default: 5]"),
+    ] = None,
+    system: Annotated[str | None, typer.Option(help="System instructions for the model.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model name [env: AGENTCLI_MODEL]")
+    ] = None,
+    memory: Annotated[
+        str | None,
+        typer.Option(help="Memory mode: agentic, automatic or off [default: agentic]"),
+    ] = None,
+    memory_model: Annotated[
+        str | None, typer.Option(help="Model for the automatic memory manager.")
+    ] = None,
+    summaries: Annotated[
+        bool | None,
+        typer.Option("--summaries/--no-summaries", help="Fold older runs into a summary."),
+    ] = None,
+    markdown: Annotated[
+        bool, typer.Option("--markdown/--no-markdown", help="Render replies as Markdown.")
+    ] = True,
+    json_: JsonOption = False,
+    usage: Annotated[bool, typer.Option("--usage", help="Print token counts to stderr.")] = False,
+) -> None:
+    """Chat with the agent: one message from the argument or stdin, or the REPL."""
+    st = state(ctx)
+    st.env.markdown = markdown
+    if history_runs is not None and history_runs < 0:
+        raise UsageError("--history-runs must be 0 or more")
+    if continue_ and session is not None:
+        raise UsageError("--continue and --session cannot be used together")
+    settings = st.settings(
+        model=model,
+        history_runs=history_runs,
+        memory=memory,
+        memory_model=memory_model,
+        summaries=summaries,
+    )
+    user_id = st.user(user)
+
+    piped = None if st.env.stdin_isatty else read_stdin(st)
+    text = compose_message(piped, message)
+    interactive = piped is None and message is None
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise UsageError(
+            f"the message is {len(text):,} characters; the limit is {MAX_MESSAGE_CHARS:,}"
+        )
+    if not interactive and not text.strip():
+        raise UsageError("the message is empty: give it as an argument or on stdin")
+
+    from ..model import OpenAIChat
+
+    OpenAIChat(
+        settings.model, base_url=settings.base_url, api_key=settings.api_key
+    ).check_configured()
+
+    db = st.db()
+    session_id = session
+    if session_id is None and continue_:
+        latest = db.latest_session(user_id)
+        session_id = latest.session_id if latest else None
+    if session_id is None:
+        session_id = new_session_id()
+        if not json_:
+            st.env.info(f"session: {session_id}")
+    elif not session_id.strip():
+        raise UsageError("the session id must not be empty")
+
+    agent = build_agent(st, settings, instructions=system)
+    if interactive:
+        from ..repl import run_repl
+
+        run_repl(st, agent, settings, user_id=user_id, session_id=session_id)
+        return
+    run_once(st, agent, text, user_id=user_id, session_id=session_id, json_=json_, usage=usage)
+
+
+def build_agent(st: AppState, settings, *, instructions: str | None = None):
+    from ..agent import Agent
+    from ..model import OpenAIChat
+
+    def make(model_id: str) -> OpenAIChat:
+        return OpenAIChat(
+            model_id,
+            base_url=settings.base_url,
+            api_key=settings.api_key,
+            timeout=settings.timeout,
+        )
+
+    main_model = make(settings.model)
+    return Agent(
+        model=main_model,
+        db=st.db(),
+        instructions=instructions,
+        num_history_runs=settings.history_runs,
+        add_history_to_context=settings.history_runs > 0,
+        enable_agentic_memory=settings.memory == "agentic",
+        update_memory_on_run=settings.memory == "automatic",
+        memory_model=make(settings.memory_model) if settings.memory_model else None,
+        memory_token_budget=settings.memory_budget,
+        enable_session_summaries=settings.summaries,
+        summary_batch_runs=settings.summary_batch,
+        on_warning=st.env.warning,
+    )
+
+
+def run_once(
+    st: AppState, agent, text: str, *, user_id: str, session_id: str, json_: bool, usage: bool
+) -> None:
+    env = st.env
+    try:
+        if json_:
+            result = agent.run(text, user_id=user_id, session_id=session_id, background=True)
+            env.print_json(
+                {
+                    "user_id": result.user_id,
+                    "session_id": result.session_id,
+                    "run_id": result.run_id,
+                    "content": result.content,
+                    "model": result.model,
+                    "usage": {
+                        "input_tokens": result.usage.input_tokens,
+                        "output_tokens": result.usage.output_tokens,
+                    },
+                }
+            )
+        else:
+            with ReplyStream(env) as shown:
+                result = agent.run(
+                    text,
+                    user_id=user_id,
+                    session_id=session_id,
+                    on_text=shown.feed,
+                    background=True,
+                )
+                if not shown.parts and result.content:
+                    shown.feed(result.content)
+    except ModelError as exc:
+        raise ModelError(f"{exc} (your message was kept in session {session_id})") from None
+    finally:
+        try:
+            agent.wait()
+        except AgentCliError:
+            pass
+    for change in result.memory_changes:
+        env.info(change)
+    if usage:
+        env.stderr.write(
+            f"tokens: {result.usage.input_tokens} in, {result.usage.output_tokens} out\n"
+        )

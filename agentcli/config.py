@@ -1,0 +1,205 @@
+"""Where agentcli keeps its files, and the settings it runs with.
+
+Settings come from, in order of precedence: command-line flags, environment
+variables, the TOML config file, built-in defaults.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+APP_NAME = "agentcli"
+DB_FILENAME = "agentcli.db"
+CONFIG_FILENAME = "config.toml"
+MEMORY_MODES = ("agentic", "automatic", "off")
+
+
+def _home() -> Path | None:
+    home = os.environ.get("AGENTCLI_HOME")
+    return Path(home).expanduser() if home else None
+
+
+def data_dir() -> Path:
+    """Directory for the database and REPL history (not created here)."""
+    home = _home()
+    if home is not None:
+        return home
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def config_dir() -> Path:
+    """Directory holding ``config.toml``: ``AGENTCLI_HOME`` when set, else the platform's."""
+    home = _home()
+    if home is not None:
+        return home
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def config_path() -> Path:
+    return config_dir() / CONFIG_FILENAME
+
+
+def db_path(override: str | os.PathLike[str] | None = None) -> Path:
+    """The database file: ``--db``, else ``AGENTCLI_DB``, else the data directory's."""
+    chosen = override or os.environ.get("AGENTCLI_DB")
+    if chosen:
+        return Path(chosen).expanduser()
+    return data_dir() / DB_FILENAME
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) if missing; a directory we create is mode 0700."""
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(path, 0o700)
+    return path
+
+
+def login_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "default"
+
+
+@dataclass
+class Settings:
+    """Resolved settings. ``sources`` says where each value came from."""
+
+    model: str = "gpt-4o-mini"
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    user: str | None = None
+    history_runs: int = 5
+    memory: str = "agentic"
+    memory_model: str | None = None
+    memory_budget: int = 1500
+    summaries: bool = True
+    summary_batch: int = 5
+    timeout: float = 60.0
+    sources: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def default_user(self) -> str:
+        return self.user or login_name()
+
+    def public_items(self) -> list[tuple[str, Any, str]]:
+        """(name, shown value, source) for display; the API key is never shown."""
+        rows = []
+        for f in fields(self):
+            if f.name == "sources":
+                continue
+            value = getattr(self, f.name)
+            if f.name == "api_key":
+                value = "(set)" if value else "(not set)"
+            rows.append((f.name, value, self.sources.get(f.name, "default")))
+        return rows
+
+
+# Environment variables and the setting each one feeds.
+ENV_VARS = {
+    "model": "AGENTCLI_MODEL",
+    "base_url": "OPENAI_BASE_URL",
+    "api_key": "OPENAI_API_KEY",
+    "user": "AGENTCLI_USER",
+    "history_runs": "AGENTCLI_HISTORY_RUNS",
+    "memory": "AGENTCLI_MEMORY",
+    "memory_model": "AGENTCLI_MEMORY_MODEL",
+    "memory_budget": "AGENTCLI_MEMORY_BUDGET",
+    "summaries": "AGENTCLI_SUMMARIES",
+    "summary_batch": "AGENTCLI_SUMMARY_BATCH",
+    "timeout": "AGENTCLI_TIMEOUT",
+}
+
+# Keys accepted in config.toml; "default_user" is the documented spelling of "user".
+FILE_KEYS = {name: name for name in ENV_VARS} | {"default_user": "user"}
+
+
+def _coerce(name: str, raw: Any, origin: str) -> Any:
+    kind = Settings.__dataclass_fields__[name].type
+    try:
+        if "bool" in str(kind):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if "int" in str(kind):
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(raw)
+        if "float" in str(kind):
+            return float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{origin}: {name} has an invalid value {raw!r}") from None
+    return None if raw is None else str(raw)
+
+
+def _validate(settings: Settings) -> None:
+    src = settings.sources
+    if settings.history_runs < 0:
+        raise ConfigError(
+            f"history runs must be 0 or more, got {settings.history_runs} "
+            f"(from {src.get('history_runs', 'default')})"
+        )
+    if settings.memory not in MEMORY_MODES:
+        raise ConfigError(
+            f"memory mode must be one of {', '.join(MEMORY_MODES)}, "
+            f"got {settings.memory!r} (from {src.get('memory', 'default')})"
+        )
+    if settings.memory_budget < 0:
+        raise ConfigError("memory budget must be 0 or more tokens")
+    if settings.summary_batch < 1:
+        raise ConfigError("summary batch must be 1 or more runs")
+    if settings.timeout <= 0:
+        raise ConfigError("timeout must be more than 0 seconds")
+
+
+def read_config_file(path: Path | None = None) -> dict[str, Any]:
+    path = path or config_path()
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    unknown = sorted(set(data) - set(FILE_KEYS))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown setting {unknown[0]!r}")
+    return data
+
+
+def load_settings(**flags: Any) -> Settings:
+    """Resolve settings; ``flags`` are command-line values, ``None`` meaning not given."""
+    settings = Settings()
+    path = config_path()
+    for key, value in read_config_file(path).items():
+        name = FILE_KEYS[key]
+        setattr(settings, name, _coerce(name, value, str(path)))
+        settings.sources[name] = "file"
+    for name, var in ENV_VARS.items():
+        value = os.environ.get(var)
+        if value not in (None, ""):
+            setattr(settings, name, _coerce(name, value, var))
+            settings.sources[name] = f"env {var}"
+    for name, value in flags.items():
+        if value is not None:
+            setattr(settings, name, value)
+            settings.sources[name] = "flag"
+    _validate(settings)
+    return settings

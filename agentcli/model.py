@@ -1,0 +1,303 @@
+"""The model client: Chat Completions through the ``openai`` SDK.
+
+Streams or not, assembles streamed tool-call fragments, records token usage
+and retries transient failures with backoff inside a bounded total time. The
+``openai`` package is imported on first use only: it costs most of a second.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError, ModelError, redact
+from .store.records import Usage
+
+SETUP_HINT = (
+    "no model endpoint configured: set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL "
+    "for any OpenAI-compatible server (e.g. http://localhost:11434/v1 for Ollama)"
+)
+# Servers that need no key still get a bearer token; this is what they receive.
+NO_KEY = "no-key"
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+    def to_chat(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+@dataclass
+class ModelResponse:
+    content: str
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+    model: str | None = None
+
+    def to_message(self) -> dict[str, Any]:
+        """The assistant message to store and to send back in later requests."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.content or None}
+        if self.tool_calls:
+            message["tool_calls"] = [c.to_chat() for c in self.tool_calls]
+        elif message["content"] is None:
+            message["content"] = ""
+        return message
+
+
+class PartialResponseError(ModelError):
+    """The connection failed after part of the reply had arrived."""
+
+    def __init__(self, message: str, partial: str):
+        super().__init__(message)
+        self.partial = partial
+
+
+class OpenAIChat:
+    """An OpenAI-compatible chat model: ``OpenAIChat(id="gpt-4o-mini")``.
+
+    ``base_url`` and ``api_key`` default to ``OPENAI_BASE_URL`` and
+    ``OPENAI_API_KEY``; a base URL without a key works for local servers.
+    """
+
+    def __init__(
+        self,
+        id: str = "gpt-4o-mini",
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        max_attempts: int = 4,
+        max_retry_seconds: float = 30.0,
+        retry_delay: float = 0.5,
+        stream: bool = True,
+        temperature: float | None = None,
+    ):
+        self.id = id
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
+        self.timeout = timeout
+        self.max_attempts = max(1, max_attempts)
+        self.max_retry_seconds = max_retry_seconds
+        self.retry_delay = retry_delay
+        self.stream = stream
+        self.temperature = temperature
+        self._client: Any = None
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"OpenAIChat(id={self.id!r}, base_url={self.base_url!r})"
+
+    @property
+    def endpoint(self) -> str:
+        return self.base_url or "https://api.openai.com/v1"
+
+    def check_configured(self) -> None:
+        if not self.base_url and not self._api_key:
+            raise ConfigError(SETUP_HINT)
+
+    def client(self) -> Any:
+        if self._client is None:
+            self.check_configured()
+            from openai import OpenAI
+
+            self._client = OpenAI(
+                api_key=self._api_key or NO_KEY,
+                base_url=self.base_url,
+                timeout=self.timeout,
+                max_retries=0,
+            )
+        return self._client
+
+    # -- calling -----------------------------------------------------------
+    def complete(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        on_text: Callable[[str], None] | None = None,
+        stream: bool | None = None,
+    ) -> ModelResponse:
+        """One model call, retried on transient failures before any text arrived."""
+        import openai
+
+        stream = self.stream if stream is None else stream
+        deadline = time.monotonic() + self.max_retry_seconds
+        attempt = 0
+        while True:
+            attempt += 1
+            emitted: list[str] = []
+            forward = _collector(emitted, on_text)
+            try:
+                if stream:
+                    return self._stream(messages, tools, forward)
+                return self._once(messages, tools)
+            except openai.APIStatusError as exc:
+                transient = exc.status_code == 429 or exc.status_code >= 500
+                cause = f"HTTP {exc.status_code} {_status_text(exc)}"
+                delay = _retry_after(exc)
+            except openai.APITimeoutError:
+                raise self._fail(f"no answer within {self.timeout:g} s", attempt, emitted) from None
+            except openai.APIConnectionError as exc:
+                transient = True
+                cause = _connection_cause(exc)
+                delay = None
+            except ModelError:
+                raise
+            except openai.OpenAIError as exc:
+                raise self._fail(f"{type(exc).__name__}: {exc}", attempt, emitted) from None
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise self._fail(
+                    f"malformed response ({type(exc).__name__})", attempt, emitted
+                ) from None
+            if emitted or not transient or attempt >= self.max_attempts:
+                raise self._fail(cause, attempt, emitted)
+            if delay is None:
+                delay = self.retry_delay * (2 ** (attempt - 1)) * (0.8 + 0.4 * random.random())
+            if time.monotonic() + delay > deadline:
+                raise self._fail(cause, attempt, emitted)
+            time.sleep(delay)
+
+    def _fail(self, cause: str, attempts: int, emitted: list[str]) -> ModelError:
+        tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+        text = redact(f"model call to {self.endpoint} failed: {cause}{tries}", self._api_key)
+        if emitted:
+            return PartialResponseError(text, "".join(emitted))
+        return ModelError(text)
+
+    def _request(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None):
+        kwargs: dict[str, Any] = {"model": self.id, "messages": messages}
+        if tools:
+            kwargs["tools"] = tools
+        if self.temperature is not None:
+            kwargs["temperature"] = self.temperature
+        return kwargs
+
+    def _once(self, messages, tools) -> ModelResponse:
+        resp = self.client().chat.completions.create(**self._request(messages, tools))
+        if not getattr(resp, "choices", None):
+            raise ModelError(f"model call to {self.endpoint} failed: the response has no choices")
+        choice = resp.choices[0]
+        message = choice.message
+        calls = [
+            ToolCall(c.id or f"call_{i}", c.function.name or "", c.function.arguments or "")
+            for i, c in enumerate(getattr(message, "tool_calls", None) or [])
+            if getattr(c, "function", None) is not None
+        ]
+        return ModelResponse(
+            content=message.content or "",
+            tool_calls=calls,
+            usage=_usage(getattr(resp, "usage", None)),
+            finish_reason=choice.finish_reason,
+            model=getattr(resp, "model", None) or self.id,
+        )
+
+    def _stream(self, messages, tools, forward: Callable[[str], None]) -> ModelResponse:
+        request = self._request(messages, tools)
+        stream = self.client().chat.completions.create(
+            **request, stream=True, stream_options={"include_usage": True}
+        )
+        parts: list[str] = []
+        slots: dict[int, dict[str, str]] = {}
+        usage = Usage()
+        finish = model = None
+        try:
+            for chunk in stream:
+                model = getattr(chunk, "model", None) or model
+                if getattr(chunk, "usage", None):
+                    usage = _usage(chunk.usage)
+                for choice in getattr(chunk, "choices", None) or []:
+                    delta = getattr(choice, "delta", None)
+                    if delta is not None:
+                        if delta.content:
+                            parts.append(delta.content)
+                            forward(delta.content)
+                        for frag in getattr(delta, "tool_calls", None) or []:
+                            _merge_fragment(slots, frag)
+                    if choice.finish_reason:
+                        finish = choice.finish_reason
+        finally:
+            stream.close()
+        calls = [
+            ToolCall(s["id"] or f"call_{i}", s["name"], s["arguments"])
+            for i, s in sorted(slots.items())
+        ]
+        return ModelResponse("".join(parts), calls, usage, finish, model or self.id)
+
+
+def _collector(sink: list[str], on_text: Callable[[str], None] | None) -> Callable[[str], None]:
+    def forward(text: str) -> None:
+        sink.append(text)
+        if on_text is not None:
+            on_text(text)
+
+    return forward
+
+
+def _merge_fragment(slots: dict[int, dict[str, str]], frag: Any) -> None:
+    index = getattr(frag, "index", None)
+    index = len(slots) if index is None else index
+    slot = slots.setdefault(index, {"id": "", "name": "", "arguments": ""})
+    if getattr(frag, "id", None):
+        slot["id"] = frag.id
+    function = getattr(frag, "function", None)
+    if function is not None:
+        if function.name:
+            slot["name"] = function.name
+        if function.arguments:
+            slot["arguments"] += function.arguments
+
+
+def _usage(raw: Any) -> Usage:
+    if raw is None:
+        return Usage(calls=1)
+    return Usage(
+        int(getattr(raw, "prompt_tokens", 0) or 0),
+        int(getattr(raw, "completion_tokens", 0) or 0),
+        1,
+    )
+
+
+def _status_text(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        detail = body.get("error", body)
+        if isinstance(detail, dict) and detail.get("message"):
+            return str(detail["message"]).splitlines()[0][:200]
+    try:
+        return exc.response.reason_phrase or ""
+    except Exception:
+        return ""
+
+
+def _connection_cause(exc: Any) -> str:
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and str(cause):
+        return f"connection error ({str(cause).splitlines()[0][:200]})"
+    return "connection error"
+
+
+def _retry_after(exc: Any) -> float | None:
+    try:
+        headers = exc.response.headers
+    except Exception:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return min(max(float(value) * scale, 0.0), 20.0)
+            except ValueError:
+                return None
+    return None

@@ -1,0 +1,193 @@
+"""Everything that draws on the terminal. The only module that imports Rich.
+
+Plain when piped: no colour, spinner or re-wrapping when stdout is not a
+terminal, and text is written exactly as given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+# C0/C1 control characters other than newline and tab, which could move the
+# cursor, change colours or set window titles if written to a terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe_text(text: str | None) -> str:
+    """Text made inert for a terminal: control characters shown as ``\\xNN``."""
+    if not text:
+        return ""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+@dataclass
+class Env:
+    """The streams and terminal facts a command runs with; tests replace it."""
+
+    stdin: IO[str] = field(default_factory=lambda: sys.stdin)
+    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
+    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
+    markdown: bool = True
+
+    def __post_init__(self) -> None:
+        self._out = self._err = None
+
+    @staticmethod
+    def _isatty(stream: IO[str]) -> bool:
+        try:
+            return stream.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    @property
+    def stdin_isatty(self) -> bool:
+        return self._isatty(self.stdin)
+
+    @property
+    def stdout_isatty(self) -> bool:
+        return self._isatty(self.stdout)
+
+    @property
+    def stderr_isatty(self) -> bool:
+        return self._isatty(self.stderr)
+
+    @property
+    def no_color(self) -> bool:
+        return bool(os.environ.get("NO_COLOR"))
+
+    @property
+    def rich_output(self) -> bool:
+        """Whether replies are rendered (Markdown, spinner) rather than written as is."""
+        return self.stdout_isatty and self.markdown and not self.no_color
+
+    def console(self) -> Any:
+        if self._out is None:
+            self._out = _make_console(self.stdout, self.stdout_isatty, self.no_color)
+        return self._out
+
+    def err_console(self) -> Any:
+        if self._err is None:
+            self._err = _make_console(self.stderr, self.stderr_isatty, self.no_color)
+        return self._err
+
+    # -- small outputs --------------------------------------------------------
+    def error(self, message: str) -> None:
+        self.stderr.write(f"agentcli: error: {message}\n")
+        self.stderr.flush()
+
+    def warning(self, message: str) -> None:
+        self.stderr.write(f"agentcli: warning: {message}\n")
+        self.stderr.flush()
+
+    def info(self, message: str) -> None:
+        """A one-line notice on stderr (dim in a terminal)."""
+        if self.stderr_isatty and not self.no_color:
+            from rich.text import Text
+
+            self.err_console().print(Text(safe_text(message), style="dim"))
+        else:
+            self.stderr.write(message + "\n")
+            self.stderr.flush()
+
+    def print_json(self, data: Any) -> None:
+        self.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        self.stdout.flush()
+
+
+def _make_console(stream: IO[str], isatty: bool, no_color: bool) -> Any:
+    from rich.console import Console
+
+    return Console(
+        file=stream,
+        force_terminal=isatty or None,
+        no_color=no_color,
+        highlight=False,
+        markup=False,
+        emoji=False,
+        soft_wrap=not isatty,
+    )
+
+
+class ReplyStream:
+    """Shows a reply while it streams.
+
+    Rich mode: a spinner until the first token, then the tail of the rendered
+    Markdown that fits the screen; when done the live area is cleared and the
+    whole reply printed once, so a reply taller than the screen is neither cut
+    nor duplicated. Plain mode: each piece is written as it arrives.
+    """
+
+    def __init__(self, env: Env, *, spinner_text: str = "thinking…"):
+        self.env = env
+        self.parts: list[str] = []
+        self._live: Any = None
+        self._spinner_text = spinner_text
+
+    def __enter__(self) -> ReplyStream:
+        if self.env.rich_output:
+            from rich.live import Live
+
+            self._live = Live(
+                self._renderable(),
+                console=self.env.console(),
+                transient=True,
+                refresh_per_second=10,
+                auto_refresh=True,
+            )
+            self._live.start()
+        return self
+
+    def feed(self, text: str) -> None:
+        self.parts.append(text)
+        if self._live is not None:
+            self._live.update(self._renderable())
+        else:
+            self.env.stdout.write(text)
+            self.env.stdout.flush()
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def _renderable(self) -> Any:
+        if not self.parts:
+            from rich.spinner import Spinner
+
+            return Spinner("dots", text=self._spinner_text, style="dim")
+        return _Tail(markdown(self.text))
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+            if self.parts:
+                self.env.console().print(markdown(self.text))
+        elif self.parts and not self.text.endswith("\n"):
+            self.env.stdout.write("\n")
+            self.env.stdout.flush()
+
+
+class _Tail:
+    """A renderable showing only the last lines of another that fit the screen."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    def __rich_console__(self, console: Any, options: Any):
+        from rich.segment import Segment
+
+        height = max(console.size.height - 2, 3)
+        lines = console.render_lines(self.inner, options, pad=False)
+        for line in lines[-height:]:
+            yield from line
+            yield Segment.line()
+
+
+def markdown(text: str) -> Any:
+    from rich.markdown import Markdown
+
+    return Markdown(safe_text(text))

@@ -1,0 +1,32 @@
+"""The only package that speaks SQL: schema, migrations and queries, returning records."""
+
+from __future__ import annotations
+
+from .db import Database, utcnow
+from .memories import MemoryQueries
+from .records import Memory, MemoryEvent, Message, Run, SearchHit, Session, Usage
+from .schema import MIGRATIONS, SCHEMA_VERSION
+from .sessions import SessionQueries, fts_query, title_from
+from .summaries import SummaryQueries
+
+
+class SqliteDb(SessionQueries, MemoryQueries, SummaryQueries, Database):
+    """The agentcli database: ``SqliteDb("chat.db")`` or ``SqliteDb(":memory:")``."""
+
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Database",
+    "Memory",
+    "MemoryEvent",
+    "Message",
+    "Run",
+    "SearchHit",
+    "Session",
+    "SqliteDb",
+    "Usage",
+    "fts_query",
+    "title_from",
+    "utcnow",
+]

@@ -1,0 +1,114 @@
+"""Plain records returned by the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Statuses a run can end in; only "completed" runs ever enter a later context.
+RUN_STATUSES = ("running", "completed", "error", "cancelled", "interrupted")
+
+
+@dataclass(frozen=True)
+class Session:
+    pk: int
+    user_id: str
+    session_id: str
+    name: str | None
+    created_at: str
+    updated_at: str
+    runs: int = 0
+    summary: str | None = None
+    summary_through: int | None = None
+    summary_updated_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    pk: int
+    run_id: str
+    session_pk: int
+    status: str
+    model: str | None
+    input_tokens: int
+    output_tokens: int
+    error: str | None
+    started_at: str
+    finished_at: str | None
+    duration_ms: int | None
+
+
+@dataclass(frozen=True)
+class Message:
+    run_pk: int
+    run_id: str
+    seq: int
+    role: str
+    content: str | None
+    created_at: str
+    status: str = "completed"
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+    def to_chat(self) -> dict[str, Any]:
+        """This message as a Chat Completions message."""
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            out["tool_calls"] = self.tool_calls
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        return out
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    user_id: str
+    session_id: str
+    run_id: str
+    role: str
+    snippet: str
+    created_at: str
+    rank: float
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts; ``calls`` is the number of model calls they came from."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    calls: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.calls + other.calls,
+        )
+
+
+@dataclass(frozen=True)
+class Memory:
+    id: int
+    user_id: str
+    memory: str
+    topics: list[str] = field(default_factory=list)
+    created_at: str = ""
+    updated_at: str = ""
+    created_session_id: str | None = None
+    created_run_id: str | None = None
+    updated_session_id: str | None = None
+    updated_run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class MemoryEvent:
+    id: int
+    memory_id: int
+    user_id: str
+    action: str
+    before: str | None
+    after: str | None
+    actor: str
+    run_id: str | None
+    created_at: str

@@ -1,0 +1,314 @@
+"""A scripted Chat Completions server on 127.0.0.1 for tests and benchmarks.
+
+It speaks enough of the protocol for the real ``openai`` SDK: JSON and
+streamed (SSE) answers, tool calls (streamed in fragments), usage, and
+injected failures. Each request takes the next scripted step; with none left
+it answers with ``default(request)``, which echoes the last user message.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Text:
+    """A text answer, streamed in ``chunk`` sized pieces."""
+
+    text: str
+    chunk: int = 8
+    finish_reason: str = "stop"
+    usage: bool = True
+    delay: float = 0.0  # seconds between streamed pieces
+
+
+@dataclass
+class ToolCalls:
+    """An answer calling tools: ``[(name, arguments)]``; arguments a dict or raw string."""
+
+    calls: list[tuple[str, Any]]
+    text: str = ""
+
+
+@dataclass
+class Error:
+    status: int
+    message: str = "injected failure"
+    headers: dict[str, str] = field(default_factory=lambda: {"retry-after-ms": "10"})
+
+
+@dataclass
+class Drop:
+    """Close the connection: before any answer, or mid-stream after ``text``."""
+
+    text: str = ""
+
+
+@dataclass
+class Hang:
+    """Answer nothing for ``seconds``."""
+
+    seconds: float = 30.0
+
+
+@dataclass
+class Raw:
+    """Send these bytes as the body with status 200 (for malformed answers)."""
+
+    body: bytes
+    content_type: str = "application/json"
+    sse: bool = False
+
+
+Step = Text | ToolCalls | Error | Drop | Hang | Raw
+
+
+def count_tokens(text: str) -> int:
+    return max(1, len(text) // 4) if text else 0
+
+
+def prompt_tokens(request: dict[str, Any]) -> int:
+    total = 0
+    for message in request.get("messages", []):
+        total += count_tokens(message.get("content") or "")
+        for call in message.get("tool_calls") or []:
+            total += count_tokens(call["function"]["arguments"])
+    return total
+
+
+def last_user(request: dict[str, Any]) -> str:
+    for message in reversed(request.get("messages", [])):
+        if message.get("role") == "user":
+            return message.get("content") or ""
+    return ""
+
+
+def echo(request: dict[str, Any]) -> Step:
+    return Text(f"echo: {last_user(request)}")
+
+
+class ChatServer:
+    def __init__(self, default: Callable[[dict[str, Any]], Step] = echo):
+        self.default = default
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self._steps: list[Step | Callable[[dict[str, Any]], Step]] = []
+        self._lock = threading.Lock()
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._http.daemon_threads = True
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._http.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> ChatServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+
+    def __enter__(self) -> ChatServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def script(self, *steps: Step | Callable[[dict[str, Any]], Step]) -> None:
+        with self._lock:
+            self._steps.extend(steps)
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._steps)
+
+    def _next(self, request: dict[str, Any]) -> Step:
+        with self._lock:
+            self.requests.append(request)
+            step = self._steps.pop(0) if self._steps else self.default
+        return step(request) if callable(step) else step
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/").endswith("/models"):
+                    self._json(200, {"object": "list", "data": [{"id": "test-model"}]})
+                else:
+                    self._json(404, {"error": {"message": "not found"}})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    self._json(404, {"error": {"message": "not found"}})
+                    return
+                with server._lock:
+                    server.headers.append(dict(self.headers))
+                step = server._next(body)
+                try:
+                    self._answer(body, step)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _answer(self, request: dict[str, Any], step: Step) -> None:
+                model = request.get("model", "test-model")
+                stream = bool(request.get("stream"))
+                if isinstance(step, Error):
+                    self._json(
+                        step.status,
+                        {"error": {"message": step.message, "type": "server_error"}},
+                        step.headers,
+                    )
+                    return
+                if isinstance(step, Hang):
+                    time.sleep(step.seconds)
+                    self.close_connection = True
+                    return
+                if isinstance(step, Raw):
+                    self.send_response(200)
+                    ctype = "text/event-stream" if step.sse else step.content_type
+                    self.send_header("content-type", ctype)
+                    self.send_header("content-length", str(len(step.body)))
+                    self.end_headers()
+                    self.wfile.write(step.body)
+                    return
+                if isinstance(step, Drop) and not step.text:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if stream:
+                    self._stream(request, model, step)
+                else:
+                    self._whole(request, model, step)
+
+            def _whole(self, request, model, step):
+                usage = {"prompt_tokens": prompt_tokens(request)}
+                if isinstance(step, ToolCalls):
+                    message = {
+                        "role": "assistant",
+                        "content": step.text or None,
+                        "tool_calls": [
+                            {
+                                "id": f"call_{i}",
+                                "type": "function",
+                                "function": {"name": name, "arguments": _args(args)},
+                            }
+                            for i, (name, args) in enumerate(step.calls)
+                        ],
+                    }
+                    finish = "tool_calls"
+                    usage["completion_tokens"] = 10
+                else:
+                    message = {"role": "assistant", "content": step.text}
+                    finish = step.finish_reason
+                    usage["completion_tokens"] = count_tokens(step.text)
+                usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+                payload = {
+                    "id": "chatcmpl-test",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": model,
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                    "usage": usage,
+                }
+                self._json(200, payload)
+
+            def _stream(self, request, model, step):
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("cache-control", "no-cache")
+                self.send_header("connection", "close")
+                self.end_headers()
+                self.close_connection = True
+
+                def send(choices, usage=None):
+                    chunk = {
+                        "id": "chatcmpl-test",
+                        "object": "chat.completion.chunk",
+                        "created": int(time.time()),
+                        "model": model,
+                        "choices": choices,
+                    }
+                    if usage is not None:
+                        chunk["usage"] = usage
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.flush()
+
+                send([{"index": 0, "delta": {"role": "assistant", "content": ""}}])
+                if isinstance(step, Drop):
+                    send([{"index": 0, "delta": {"content": step.text}}])
+                    self.wfile.flush()
+                    self.connection.shutdown(2)
+                    return
+                completion = 10
+                if isinstance(step, ToolCalls):
+                    if step.text:
+                        send([{"index": 0, "delta": {"content": step.text}}])
+                    for i, (name, args) in enumerate(step.calls):
+                        raw = _args(args)
+                        head = {
+                            "index": i,
+                            "id": f"call_{i}",
+                            "type": "function",
+                            "function": {"name": name, "arguments": ""},
+                        }
+                        send([{"index": 0, "delta": {"tool_calls": [head]}}])
+                        for start in range(0, len(raw), 7):
+                            frag = {"index": i, "function": {"arguments": raw[start : start + 7]}}
+                            send([{"index": 0, "delta": {"tool_calls": [frag]}}])
+                    finish = "tool_calls"
+                else:
+                    for start in range(0, len(step.text), step.chunk):
+                        if step.delay:
+                            time.sleep(step.delay)
+                        piece = step.text[start : start + step.chunk]
+                        send([{"index": 0, "delta": {"content": piece}}])
+                    finish = step.finish_reason
+                    completion = count_tokens(step.text)
+                send([{"index": 0, "delta": {}, "finish_reason": finish}])
+                if request.get("stream_options", {}).get("include_usage") and getattr(
+                    step, "usage", True
+                ):
+                    pt = prompt_tokens(request)
+                    send(
+                        [],
+                        {
+                            "prompt_tokens": pt,
+                            "completion_tokens": completion,
+                            "total_tokens": pt + completion,
+                        },
+                    )
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+
+        return Handler
+
+
+def _args(args: Any) -> str:
+    return args if isinstance(args, str) else json.dumps(args)

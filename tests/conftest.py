@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agentcli import Agent, OpenAIChat, SqliteDb
+
+sys.path.insert(0, str(Path(__file__).parent))
+from chat_server import ChatServer  # noqa: E402
+
+AGENTCLI = str(Path(sys.executable).with_name("agentcli"))
+
+
+@pytest.fixture(autouse=True)
+def agentcli_home(tmp_path, monkeypatch):
+    """Every test gets its own data directory and no endpoint settings from outside."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("AGENTCLI_HOME", str(home))
+    for name in list(os.environ):
+        if name.startswith(("AGENTCLI_", "OPENAI_")) and name != "AGENTCLI_HOME":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AGENTCLI_USER", "tester")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    return home
+
+
+@pytest.fixture
+def server(monkeypatch):
+    with ChatServer() as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+        yield srv
+
+
+@pytest.fixture
+def db():
+    store = SqliteDb(":memory:")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def model(server):
+    return OpenAIChat("test-model", base_url=server.url, retry_delay=0.01, timeout=10)
+
+
+@pytest.fixture
+def agent(model, db):
+    return Agent(model=model, db=db)
+
+
+@pytest.fixture
+def run_cli(agentcli_home):
+    """Run the installed ``agentcli`` console script as a subprocess."""
+
+    def run(
+        *args: str, input: str | bytes | None = None, env: dict | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess:
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        return subprocess.run(
+            [AGENTCLI, *args],
+            input=input.encode() if isinstance(input, str) else (input or b""),
+            capture_output=True,
+            env=full_env,
+            timeout=timeout,
+        )
+
+    return run
+
+
+@pytest.fixture
+def cli():
+    """Invoke the Typer app in-process; returns (exit code, stdout, stderr)."""
+    from agentcli.cli import app
+
+    def invoke(*args: str, input: str | None = None):
+        result = CliRunner().invoke(app, list(args), input=input)
+        return result
+
+    return invoke

@@ -1,0 +1,132 @@
+import json
+import sqlite3
+
+from chat_server import Error, Text
+
+
+def rows(home, sql):
+    conn = sqlite3.connect(home / "agentcli.db")
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_piped_message_prints_the_reply_alone(run_cli, server):
+    server.script(Text("**Email** is best."))
+    out = run_cli("chat", "--user", "sarah", "--session", "thread-42", input="How to reach me?\n")
+    assert (out.returncode, out.stdout.decode()) == (0, "**Email** is best.\n")
+    assert server.requests[0]["messages"][-1] == {"role": "user", "content": "How to reach me?\n"}
+
+
+def test_piped_text_and_argument_form_one_message(run_cli, server):
+    run_cli("chat", "-s", "s", "Summarise this.", input="some text\n")
+    assert server.requests[0]["messages"][-1]["content"] == "some text\n\nSummarise this."
+
+
+def test_history_flows_between_processes(run_cli, server):
+    run_cli("chat", "-u", "sarah", "-s", "t", "I like tea.")
+    run_cli("chat", "-u", "sarah", "-s", "t", "What do I like?")
+    assert "I like tea." in json.dumps(server.requests[1])
+    run_cli("chat", "-u", "bob", "-s", "t", "What do I like?")
+    assert "I like tea." not in json.dumps(server.requests[2])
+
+
+def test_json_output(run_cli, server):
+    server.script(Text("hi there"))
+    out = run_cli("chat", "-u", "sarah", "-s", "t", "-m", "test-model", "--json", "hello")
+    data = json.loads(out.stdout)
+    assert {k: data[k] for k in ("user_id", "session_id", "content", "model")} == {
+        "user_id": "sarah",
+        "session_id": "t",
+        "content": "hi there",
+        "model": "test-model",
+    }
+    assert data["usage"]["output_tokens"] == 2 and len(data["run_id"]) == 32
+
+
+def test_new_session_id_is_printed_to_stderr(run_cli, server, agentcli_home):
+    out = run_cli("chat", "hello")
+    session = out.stderr.decode().strip().removeprefix("session: ")
+    assert rows(agentcli_home, "SELECT session_id FROM sessions") == [(session,)]
+
+
+def test_continue_uses_the_latest_session(run_cli, server, agentcli_home):
+    run_cli("chat", "-s", "old", "one")
+    run_cli("chat", "-s", "new", "two")
+    run_cli("chat", "-c", "three")
+    assert "two" in json.dumps(server.requests[2]) and "one" not in json.dumps(server.requests[2])
+
+
+def test_model_failure_exits_1_with_one_line_and_keeps_the_message(run_cli, server, agentcli_home):
+    server.script(Error(400, "model not found"))
+    out = run_cli("chat", "-s", "t", "precious words")
+    err = out.stderr.decode()
+    assert out.returncode == 1
+    assert err.startswith(f"agentcli: error: model call to {server.url} failed: HTTP 400")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert rows(agentcli_home, "SELECT status FROM runs") == [("error",)]
+    assert rows(agentcli_home, "SELECT content FROM messages") == [("precious words",)]
+
+
+def test_retries_after_injected_500s(run_cli, server):
+    server.script(Error(500), Error(502), Text("recovered"))
+    out = run_cli("chat", "-s", "t", "x")
+    assert (out.returncode, out.stdout.decode()) == (0, "recovered\n")
+
+
+def test_empty_input_is_a_usage_error_and_calls_no_model(run_cli, server):
+    out = run_cli("chat", "-s", "t", input="  \n ")
+    assert out.returncode == 2
+    assert "message is empty" in out.stderr.decode()
+    assert server.requests == []
+
+
+def test_no_endpoint_configured_says_how(run_cli):
+    out = run_cli("chat", "hello")
+    assert out.returncode == 2
+    assert out.stderr.decode() == (
+        "agentcli: error: no model endpoint configured: set OPENAI_API_KEY for OpenAI, or "
+        "OPENAI_BASE_URL for any OpenAI-compatible server "
+        "(e.g. http://localhost:11434/v1 for Ollama)\n"
+    )
+
+
+def test_negative_history_runs_is_a_usage_error(run_cli, server):
+    out = run_cli("chat", "--history-runs", "-1", "x")
+    assert out.returncode == 2 and server.requests == []
+
+
+def test_usage_flag_prints_tokens(run_cli, server):
+    out = run_cli("chat", "-s", "t", "--usage", "hello")
+    assert "tokens:" in out.stderr.decode() and " in, " in out.stderr.decode()
+
+
+def test_db_option_selects_the_file(run_cli, server, tmp_path):
+    target = tmp_path / "elsewhere.db"
+    assert run_cli("--db", str(target), "chat", "-s", "t", "x").returncode == 0
+    assert sqlite3.connect(target).execute("SELECT count(*) FROM runs").fetchone() == (1,)
+
+
+def test_newer_schema_database_is_refused(run_cli, server, tmp_path):
+    target = tmp_path / "future.db"
+    conn = sqlite3.connect(target)
+    conn.execute("PRAGMA user_version = 42")
+    conn.close()
+    out = run_cli("--db", str(target), "chat", "x")
+    assert out.returncode == 1
+    assert "newer than this agentcli" in out.stderr.decode()
+    assert server.requests == []
+
+
+def test_version(run_cli):
+    out = run_cli("--version")
+    assert out.stdout.decode().startswith("agentcli ")
+
+
+def test_python_dash_m(agentcli_home):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "agentcli", "--version"], capture_output=True)
+    assert out.returncode == 0 and out.stdout.startswith(b"agentcli ")
