@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .context import DEFAULT_INSTRUCTIONS, Context
 from .errors import ModelError, RunCancelled, UsageError
@@ -24,6 +24,9 @@ from .liveness import current_owner, owner_alive
 from .model import ModelResponse, OpenAIChat, PartialResponseError
 from .store import Memory, Run, Session, SqliteDb, Usage
 from .tools import Toolbox
+
+if TYPE_CHECKING:
+    from .summary import SessionSummary
 
 log = logging.getLogger("agentcli")
 
@@ -105,7 +108,10 @@ class Agent:
             from .summary import Summarizer
 
             self.summarizer = Summarizer(
-                self.db, model=summary_model or self.model, batch_runs=summary_batch_runs
+                self.db,
+                model=summary_model or self.model,
+                batch_runs=summary_batch_runs,
+                history_runs=num_history_runs if add_history_to_context else 0,
             )
         self._swept = False
         self._jobs: queue.Queue[Callable[[], None] | None] | None = None
@@ -196,6 +202,15 @@ class Agent:
     def get_session_summary(self, *, user_id: str, session_id: str) -> str | None:
         found = self.db.get_session(user_id, session_id)
         return found.summary if found else None
+
+    def summarize_session(self, *, user_id: str, session_id: str) -> SessionSummary:
+        """Fold every completed run of a session into its summary now (``/summary``)."""
+        from .summary import Summarizer
+
+        summarizer = self.summarizer or Summarizer(
+            self.db, model=self.model, batch_runs=1, history_runs=0
+        )
+        return summarizer.summarize(user_id, session_id)
 
     # -- the parts of a run ---------------------------------------------------
     def build_context(self, session: Session, user_id: str, message: str) -> Context:

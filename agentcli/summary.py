@@ -1,16 +1,257 @@
-"""Rolling session summaries of the runs that left the history window."""
+"""Rolling session summaries: runs that left the history window, folded into one text.
+
+The context of a run is the instructions, memories, the session's summary and
+every completed run after the run the summary covers through, verbatim. So no
+run is ever both summarised and verbatim, and there is never a gap between
+the two while folds succeed.
+
+After a run, once at least ``batch_runs`` completed runs have left the window
+of the last N, they are folded in: one model call given the previous summary
+and only those runs. Right after a fold exactly N runs are verbatim; between
+folds, N to N + batch_runs - 1.
+
+Bounds, for a fold that keeps failing or for summaries switched on in an old
+long session:
+
+* A fold reads at most ``MAX_FOLD_RUNS`` runs and ``MAX_FOLD_CHARS`` characters
+  (each message cut at ``MAX_MESSAGE_CHARS``, in SQL), and one run's follow-up
+  work makes at most ``MAX_FOLDS_PER_RUN`` folds; a backlog is worked off
+  oldest first over the next runs (or at once by ``agentcli summarize``).
+* The verbatim part is capped at N + 2 * batch_runs runs (:meth:`Summarizer.
+  verbatim_cap`). Only when folding has fallen further behind than that (many
+  failures in a row, or a backlog being worked off) do the oldest unfolded
+  runs drop out of the context until folds catch up. Cost stays bounded; a
+  temporary gap is the price.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import ModelError
+from .store import Message, Session, SqliteDb, Usage
+
+if TYPE_CHECKING:
+    from .agent import RunContext
+    from .model import OpenAIChat
+
+log = logging.getLogger("agentcli")
+
+MAX_FOLD_RUNS = 20
+MAX_FOLD_CHARS = 48_000
+MAX_MESSAGE_CHARS = 4_000
+MAX_FOLDS_PER_RUN = 3
+SUMMARY_WORDS = 300
+
+FOLD_INSTRUCTIONS = (
+    "You maintain the running summary of a long conversation between a user and an "
+    "assistant. You are given the previous summary (if any) and the conversation turns "
+    "that followed it. Write the updated summary: it replaces the previous one, so carry "
+    "over everything from it that still matters. Keep names, facts about the user, "
+    "decisions, commitments, open questions and dates; drop greetings and small talk. "
+    f"Be concise: Markdown bullet points, at most about {SUMMARY_WORDS} words. "
+    "Answer with the summary only."
+)
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """A session's stored summary: the text, the last run it covers and how many runs."""
+
+    user_id: str
+    session_id: str
+    summary: str | None
+    covers_through_run: str | None
+    runs: int
+    updated_at: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "session_id": self.session_id,
+            "summary": self.summary,
+            "covers_through_run": self.covers_through_run,
+            "runs": self.runs,
+        }
+
+
+def stored_summary(db: SqliteDb, user_id: str, session_id: str) -> SessionSummary:
+    """The summary as stored, without calling a model; ``NotFoundError`` for no such session."""
+    session = db.require_session(user_id, session_id)
+    state = db.summary_state(session.pk)
+    runs = db.count_completed_runs(session.pk, through_pk=state.through_pk)
+    return SessionSummary(
+        user_id=user_id,
+        session_id=session_id,
+        summary=state.summary,
+        covers_through_run=state.through_run_id,
+        runs=runs if state.through_pk is not None else 0,
+        updated_at=state.updated_at,
+    )
+
 
 class Summarizer:
-    """Placeholder until session summaries land: plain history window."""
+    """Keeps a session's rolling summary; the Agent asks it for the history window."""
 
-    def __init__(self, db, *, model, batch_runs: int):
+    def __init__(self, db: SqliteDb, *, model: OpenAIChat, batch_runs: int, history_runs: int = 5):
         self.db = db
+        self.model = model
+        self.batch_runs = max(1, batch_runs)
+        self.history_runs = history_runs
 
-    def window(self, session, num_history_runs: int):
-        return None, None, num_history_runs
+    def verbatim_cap(self, num_history_runs: int) -> int:
+        """The most runs ever sent verbatim: room for the window and a late fold."""
+        return num_history_runs + 2 * self.batch_runs
 
-    def after_run(self, follow) -> None:
-        return None
+    def window(
+        self, session: Session, num_history_runs: int
+    ) -> tuple[str | None, int | None, int | None]:
+        """(summary, run pk it covers through, verbatim limit) read fresh from the store.
+
+        The summary and its run come from one row, so they always match; the
+        runs after that run are then read by index.
+        """
+        state = self.db.summary_state(session.pk)
+        return state.summary, state.through_pk, self.verbatim_cap(num_history_runs)
+
+    def after_run(self, follow: RunContext) -> None:
+        """Fold the runs that left the window, once there are at least ``batch_runs``."""
+        if self.history_runs <= 0:
+            return
+        self._catch_up(
+            follow.user_id,
+            follow.session.pk,
+            keep=self.history_runs,
+            min_runs=self.batch_runs,
+            max_folds=MAX_FOLDS_PER_RUN,
+            run_pk=follow.run.pk,
+        )
+
+    def summarize(self, user_id: str, session_id: str) -> SessionSummary:
+        """Bring the summary up to date with every completed run, store and return it."""
+        session = self.db.require_session(user_id, session_id)
+        self._catch_up(user_id, session.pk, keep=0, min_runs=1, max_folds=None, run_pk=None)
+        return stored_summary(self.db, user_id, session_id)
+
+    # -- folding ----------------------------------------------------------------
+    def _catch_up(
+        self,
+        user_id: str,
+        session_pk: int,
+        *,
+        keep: int,
+        min_runs: int,
+        max_folds: int | None,
+        run_pk: int | None,
+    ) -> None:
+        """Fold, oldest first, the runs outside the newest ``keep`` in bounded chunks."""
+        folds = 0
+        while max_folds is None or folds < max_folds:
+            state = self.db.summary_state(session_pk)
+            pks = self.db.runs_to_fold(
+                session_pk,
+                after_pk=state.through_pk,
+                keep=keep,
+                limit=max(MAX_FOLD_RUNS, min_runs),
+            )
+            if not pks or (folds == 0 and len(pks) < min_runs):
+                return
+            runs = _bounded(self.db.fold_messages(pks, max_chars=MAX_MESSAGE_CHARS))
+            text = self._fold(state.summary, runs, user_id, session_pk, run_pk)
+            stored = self.db.set_summary(
+                session_pk, text, through_pk=runs[-1][0].run_pk, expected_through=state.through_pk
+            )
+            if not stored:
+                log.info("another process folded session %s first; trying again", session_pk)
+            folds += 1
+
+    def _fold(
+        self,
+        previous: str | None,
+        runs: list[list[Message]],
+        user_id: str,
+        session_pk: int,
+        run_pk: int | None,
+    ) -> str:
+        messages = fold_request(previous, runs)
+        started = time.monotonic()
+        record = dict(user_id=user_id, session_pk=session_pk, run_pk=run_pk, purpose="summary")
+        try:
+            response = self.model.complete(messages, stream=False)
+            text = response.content.strip()
+            if not text:
+                raise ModelError("the model answered with an empty summary")
+        except Exception as exc:
+            self.db.record_model_call(
+                **record,
+                status="error",
+                model=self.model.id,
+                usage=Usage(),
+                error=str(exc),
+                duration_ms=_ms_since(started),
+            )
+            raise
+        self.db.record_model_call(
+            **record,
+            status="completed",
+            model=response.model,
+            usage=response.usage,
+            duration_ms=_ms_since(started),
+        )
+        return text
+
+
+def fold_request(previous: str | None, runs: list[list[Message]]) -> list[dict[str, Any]]:
+    """The messages of one fold: the previous summary and only the runs to fold in."""
+    before = previous.strip() if previous else "(none yet: these are the first turns)"
+    turns = "\n\n".join(_render_run(run) for run in runs)
+    prompt = (
+        f"Previous summary:\n{before}\n\n"
+        f"Conversation turns to fold in, oldest first:\n\n{turns}\n\n"
+        "Write the updated summary."
+    )
+    return [
+        {"role": "system", "content": FOLD_INSTRUCTIONS},
+        {"role": "user", "content": prompt},
+    ]
+
+
+def _render_run(run: list[Message]) -> str:
+    when = run[0].created_at[:16].replace("T", " ")
+    lines = [f"### Turn of {when} UTC"]
+    for message in run:
+        text = _cut(message.content or "")
+        if message.role == "user":
+            lines.append(f"User: {text}")
+        elif message.role == "tool":
+            lines.append(f"Tool result: {text}")
+        else:
+            if text:
+                lines.append(f"Assistant: {text}")
+            for call in message.tool_calls or []:
+                function = call.get("function", {})
+                args = _cut(function.get("arguments", ""))
+                lines.append(f"Assistant called {function.get('name', '?')}({args})")
+    return "\n".join(lines)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS] + " […cut]"
+
+
+def _bounded(runs: list[list[Message]]) -> list[list[Message]]:
+    """The leading runs whose text fits ``MAX_FOLD_CHARS`` (always at least one)."""
+    taken, size = [], 0
+    for run in runs:
+        size += len(_render_run(run))
+        if taken and size > MAX_FOLD_CHARS:
+            break
+        taken.append(run)
+    return taken
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

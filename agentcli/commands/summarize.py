@@ -2,9 +2,71 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from .common import AppState, JsonOption, UserOption, state
 
-def summarize(ctx: typer.Context) -> None:
-    """Bring a session's summary up to date and print it."""
-    raise typer.Exit(0)
+
+def summarize(
+    ctx: typer.Context,
+    session: Annotated[str, typer.Option("--session", "-s", help="Session id.")],
+    user: UserOption = None,
+    show: Annotated[
+        bool, typer.Option("--show", help="Print the stored summary; call no model.")
+    ] = False,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model name [env: AGENTCLI_MODEL]")
+    ] = None,
+    json_: JsonOption = False,
+) -> None:
+    """Bring a session's summary up to date with every completed run and print it."""
+    from ..summary import Summarizer, stored_summary
+
+    st = state(ctx)
+    user_id = st.user(user)
+    db = st.db()
+    result = stored_summary(db, user_id, session)  # unknown session: error before any model
+    if not show:
+        settings = st.settings(model=model)
+        from ..model import OpenAIChat
+
+        chat_model = OpenAIChat(
+            settings.model,
+            base_url=settings.base_url,
+            api_key=settings.api_key,
+            timeout=settings.timeout,
+        )
+        chat_model.check_configured()
+        summarizer = Summarizer(db, model=chat_model, batch_runs=settings.summary_batch)
+        result = summarizer.summarize(user_id, session)
+    if json_:
+        st.env.print_json(result.to_json())
+        return
+    if result.summary is None:
+        st.env.info(_nothing(st, result.user_id, session, show))
+        return
+    _print_markdown(st, result.summary)
+    st.env.info(f"covers {result.runs} run(s), through run {result.covers_through_run}")
+
+
+def _nothing(st: AppState, user_id: str, session_id: str, show: bool) -> str:
+    if show:
+        return f"session {session_id!r} has no summary yet; make one with: agentcli summarize"
+    db = st.db()
+    found = db.require_session(user_id, session_id)
+    if db.count_completed_runs(found.pk) == 0:
+        return f"session {session_id!r} has no completed runs to summarize"
+    return f"nothing summarized: an earlier run of session {session_id!r} is still running"
+
+
+def _print_markdown(st: AppState, text: str) -> None:
+    env = st.env
+    if env.rich_output:
+        from ..render import markdown
+
+        env.console().print(markdown(text))
+    else:
+        env.stdout.write(text if text.endswith("\n") else text + "\n")
+        env.stdout.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .db import Database, utcnow
 from .memories import MemoryQueries
-from .records import Memory, MemoryEvent, Message, Run, SearchHit, Session, Usage
+from .records import Memory, MemoryEvent, Message, Run, SearchHit, Session, SummaryState, Usage
 from .schema import MIGRATIONS, SCHEMA_VERSION
 from .sessions import SessionQueries, fts_query, title_from
 from .summaries import SummaryQueries
@@ -25,6 +25,7 @@ __all__ = [
     "SearchHit",
     "Session",
     "SqliteDb",
+    "SummaryState",
     "Usage",
     "fts_query",
     "title_from",

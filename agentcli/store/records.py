@@ -61,6 +61,17 @@ class Message:
 
 
 @dataclass(frozen=True)
+class SummaryState:
+    """A session's stored rolling summary and the last run it covers (``None``: no summary)."""
+
+    session_pk: int
+    summary: str | None
+    through_pk: int | None
+    through_run_id: str | None
+    updated_at: str | None
+
+
+@dataclass(frozen=True)
 class SearchHit:
     user_id: str
     session_id: str

@@ -1,0 +1,116 @@
+import json
+import re
+import sqlite3
+
+import pytest
+from chat_server import Error, Text, echo
+
+from agentcli.summary import FOLD_INSTRUCTIONS
+
+
+def summarizing(request):
+    """Chats are echoed; a fold answers with one bullet per user message it was sent."""
+    if request["messages"][0]["content"] != FOLD_INSTRUCTIONS:
+        return echo(request)
+    said = re.findall(r"^(?:- |User: )(.*)$", request["messages"][1]["content"], re.M)
+    return Text("\n".join(f"- {m}" for m in said))
+
+
+def folds(server):
+    return [r for r in server.requests if r["messages"][0]["content"] == FOLD_INSTRUCTIONS]
+
+
+def run_ids(home):
+    conn = sqlite3.connect(home / "agentcli.db")
+    try:
+        return [r[0] for r in conn.execute("SELECT run_id FROM runs ORDER BY id")]
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def talked(cli, server):
+    """Session ``t`` of user ``tester`` with two completed runs."""
+    server.default = summarizing
+    for text in ("one", "two"):
+        assert cli("chat", "-s", "t", text).exit_code == 0
+    return server
+
+
+def test_summarize_a_fresh_session_prints_and_stores_it(run_cli, talked, agentcli_home):
+    out = run_cli("summarize", "-s", "t")
+    assert (out.returncode, out.stdout.decode()) == (0, "- one\n- two\n")
+    assert out.stderr.decode() == f"covers 2 run(s), through run {run_ids(agentcli_home)[1]}\n"
+    assert len(folds(talked)) == 1
+
+
+def test_summarize_json(cli, talked, agentcli_home):
+    result = cli("summarize", "--user", "tester", "--session", "t", "--json")
+    assert json.loads(result.stdout) == {
+        "user_id": "tester",
+        "session_id": "t",
+        "summary": "- one\n- two",
+        "covers_through_run": run_ids(agentcli_home)[1],
+        "runs": 2,
+    }
+
+
+def test_summarize_again_folds_only_the_new_runs(cli, talked):
+    cli("summarize", "-s", "t")
+    cli("chat", "-s", "t", "three")
+    assert json.loads(cli("summarize", "-s", "t", "--json").stdout)["runs"] == 3
+    assert folds(talked)[-1]["messages"][1]["content"].startswith(
+        "Previous summary:\n- one\n- two\n\n"
+    )
+    assert re.findall(r"^User: (.*)$", folds(talked)[-1]["messages"][1]["content"], re.M) == [
+        "three"
+    ]
+
+
+def test_show_prints_the_stored_summary_and_calls_no_model(run_cli, cli, talked):
+    cli("summarize", "-s", "t")
+    talked.requests.clear()
+    out = run_cli("summarize", "-s", "t", "--show")
+    assert (out.returncode, out.stdout.decode()) == (0, "- one\n- two\n")
+    assert talked.requests == []
+
+
+def test_show_without_a_summary(cli, talked):
+    result = cli("summarize", "-s", "t", "--show")
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr == "session 't' has no summary yet; make one with: agentcli summarize\n"
+    assert len(talked.requests) == 2
+
+
+def test_unknown_session_is_one_line_and_exit_1(run_cli, server):
+    out = run_cli("summarize", "-s", "nope")
+    assert (out.returncode, out.stderr.decode()) == (
+        1,
+        "agentcli: error: no session 'nope' for user 'tester'\n",
+    )
+    assert server.requests == []
+
+
+def test_session_without_completed_runs(cli, server):
+    server.script(Error(400))
+    cli("chat", "-s", "t", "lost")
+    result = cli("summarize", "-s", "t")
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr == "session 't' has no completed runs to summarize\n"
+    assert len(server.requests) == 1
+
+
+def test_chat_folds_by_default_with_the_configured_batch(cli, server, monkeypatch):
+    server.default = summarizing
+    monkeypatch.setenv("AGENTCLI_SUMMARY_BATCH", "2")
+    for text in ("a", "b", "c"):
+        cli("chat", "-s", "t", "--history-runs", "1", text)
+    assert [r["messages"][1]["content"].count("User: ") for r in folds(server)] == [2]
+
+
+def test_chat_no_summaries(cli, server, monkeypatch):
+    server.default = summarizing
+    monkeypatch.setenv("AGENTCLI_SUMMARY_BATCH", "1")
+    for text in ("a", "b", "c"):
+        cli("chat", "-s", "t", "--history-runs", "1", "--no-summaries", text)
+    assert folds(server) == []
