@@ -217,11 +217,14 @@ class Agent:
         context = Context(instructions=self.instructions, message=message)
         if self.add_history_to_context and self.num_history_runs > 0:
             after, limit = None, self.num_history_runs
-            if self.summarizer is not None:
-                context.summary, after, limit = self.summarizer.window(
-                    session, self.num_history_runs
+            with self.db.reading():  # the summary and the runs after it, as of one moment
+                if self.summarizer is not None:
+                    context.summary, after, limit = self.summarizer.window(
+                        session, self.num_history_runs
+                    )
+                context.history = self.db.context_runs(
+                    session.pk, limit=limit, after_run_pk=after
                 )
-            context.history = self.db.context_runs(session.pk, limit=limit, after_run_pk=after)
         if self.memory is not None:
             context.memories = self.memory.context_block(user_id, message)
         return context
