@@ -222,9 +222,7 @@ class Agent:
                     context.summary, after, limit = self.summarizer.window(
                         session, self.num_history_runs
                     )
-                context.history = self.db.context_runs(
-                    session.pk, limit=limit, after_run_pk=after
-                )
+                context.history = self.db.context_runs(session.pk, limit=limit, after_run_pk=after)
         if self.memory is not None:
             context.memories = self.memory.context_block(user_id, message)
         return context
