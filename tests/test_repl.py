@@ -248,6 +248,16 @@ def spawn(server, *args):
     return child
 
 
+def screen_lines(child):
+    """What a person would see, scrollback included: the output through a terminal emulator."""
+    import pyte
+
+    screen = pyte.HistoryScreen(80, 24, history=1000)
+    pyte.Stream(screen).feed(child.logfile_read.getvalue())
+    scrolled = ["".join(row[x].data for x in range(80)) for row in screen.history.top]
+    return [line.strip() for line in scrolled + screen.display if line.strip()]
+
+
 def test_terminal_chat_cancel_exit_then_continue_in_a_new_process(server, db_rows):
     import pexpect
 
@@ -269,6 +279,10 @@ def test_terminal_chat_cancel_exit_then_continue_in_a_new_process(server, db_row
     child.close()
     assert child.exitstatus == 0
     assert db_rows("SELECT status FROM runs ORDER BY id") == [("completed",), ("cancelled",)]
+    shown = screen_lines(child)
+    partial = shown[shown.index("› count slowly") + 1 : shown.index("cancelled")]
+    stored = db_rows("SELECT content FROM messages WHERE id = 4")[0][0]
+    assert " ".join(partial).split() == stored.split()  # no stale or repeated lines
 
     child = spawn(server, "chat", "-u", "sarah", "--continue")
     child.expect("My name is Sarah")  # the recap of the session
@@ -290,7 +304,6 @@ def test_terminal_chat_cancel_exit_then_continue_in_a_new_process(server, db_row
 
 def test_terminal_reply_taller_than_the_screen_is_shown_whole_once(server):
     import pexpect
-    import pyte
 
     lines = [f"- item {i}" for i in range(1, 61)]
     server.script(Text("\n".join(lines) + "\n\nThe end.", chunk=9, delay=0.005))
@@ -301,10 +314,7 @@ def test_terminal_reply_taller_than_the_screen_is_shown_whole_once(server):
     child.expect(PROMPT)
     child.send("/exit" + ENTER)
     child.expect(pexpect.EOF)
-    screen = pyte.HistoryScreen(80, 24, history=1000)
-    pyte.Stream(screen).feed(child.logfile_read.getvalue())
-    scrolled = ["".join(row[x].data for x in range(80)) for row in screen.history.top]
-    shown = [line.strip() for line in scrolled + screen.display]
+    shown = screen_lines(child)
     assert [line for line in shown if line.startswith("• item")] == [
         f"• item {i}" for i in range(1, 61)
     ]
