@@ -81,9 +81,10 @@ class Repl:
         session = self.current()
         if session is None or not session.runs:
             return
+        self.env.line()
         if session.runs > RECAP_RUNS:
             earlier = session.runs - RECAP_RUNS
-            self.env.line(f"… {earlier} earlier runs (/history N shows more)", "dim")
+            self.env.line(f"… {views.runs_count(earlier)} before these (/history N)", "dim")
         messages = self.db.session_messages(session.pk, last_runs=RECAP_RUNS)
         views.conversation(self.env, messages)
 

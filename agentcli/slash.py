@@ -186,7 +186,7 @@ def usage(repl: Repl, arg: str) -> None:
     runs = session.runs if session else 0
     repl.env.line(
         f"session {repl.session_id}: {used.input_tokens:,} input and "
-        f"{used.output_tokens:,} output tokens in {runs} runs"
+        f"{used.output_tokens:,} output tokens in {views.runs_count(runs)}"
     )
 
 

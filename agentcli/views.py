@@ -27,6 +27,10 @@ def short_time(iso: str | None) -> str:
     return iso[:10] + " " + iso[11:16] + "Z"
 
 
+def runs_count(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
 def one_line(text: str | None, limit: int | None = None) -> str:
     flat = " ".join((text or "").split())
     if limit is not None and len(flat) > limit:
@@ -134,7 +138,7 @@ def conversation(env: Env, messages: list[Message], *, summary: str | None = Non
 def show_session(env: Env, session: Session, messages: list[Message]) -> None:
     title = f"{session.session_id} · {one_line(session.name) or '(unnamed)'}"
     env.line(title, "bold")
-    env.line(f"user {session.user_id} · {session.runs} runs", "dim")
+    env.line(f"user {session.user_id} · {runs_count(session.runs)}", "dim")
     env.line()
     conversation(env, messages, summary=session.summary)
 
@@ -174,7 +178,12 @@ def marked_snippet(snippet: str) -> Marked:
             continue
         hit, _, rest = chunk.partition(MATCH_END)
         pieces += [(hit, True), (rest, False)]
-    return Marked(tuple((" ".join(p.split("\n")), h) for p, h in pieces if p))
+    flat = [(" ".join(p.split("\n")), h) for p, h in pieces if p]
+    if flat and not flat[0][1]:
+        flat[0] = (flat[0][0].lstrip(), False)
+    if flat and not flat[-1][1]:
+        flat[-1] = (flat[-1][0].rstrip(), False)
+    return Marked(tuple((p, h) for p, h in flat if p))
 
 
 def search_json(hits: list[SearchHit]) -> list[dict[str, Any]]:

@@ -103,7 +103,7 @@ def test_entering_an_existing_session_shows_its_last_exchanges(repl, agent, serv
     for text in ("one", "two", "three", "four"):
         agent.run(text, user_id="sarah", session_id="t")
     out, _ = typed(repl, "")
-    assert "… 1 earlier runs (/history N shows more)\nuser · " in out
+    assert "… 1 run before these (/history N)\nuser · " in out
     assert "\ntwo\n\nassistant · " in out and "echo: four\n\n" in out
     assert "\none\n" not in out
 
@@ -210,7 +210,7 @@ def test_usage_counts_the_session_tokens(repl, agent, server):
     out, _ = said(repl, "/usage")
     used = result.usage
     assert out == (
-        f"session t: {used.input_tokens} input and {used.output_tokens} output tokens in 1 runs\n"
+        f"session t: {used.input_tokens} input and {used.output_tokens} output tokens in 1 run\n"
     )
 
 

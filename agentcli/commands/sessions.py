@@ -116,14 +116,15 @@ def delete(
     st = state(ctx)
     db = st.db()
     found = db.require_session(st.user(user), session)
-    question = f"Delete session {found.session_id} ({found.runs} runs) of {found.user_id}?"
+    size = views.runs_count(found.runs)
+    question = f"Delete session {found.session_id} ({size}) of {found.user_id}?"
     if not confirm(st, question, yes):
         raise typer.Exit(1)
     db.delete_session(found.user_id, found.session_id)
     if json_:
         st.env.print_json(views.session_json(found))
     else:
-        st.env.stdout.write(f"deleted session {found.session_id} ({found.runs} runs)\n")
+        st.env.stdout.write(f"deleted session {found.session_id} ({size})\n")
 
 
 @app.command()
