@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from . import slash, views
 from .config import data_dir, ensure_private_dir, history_path
 from .errors import AgentCliError, RunCancelled
-from .render import ReplyStream
+from .render import ReplyStream, safe_text
 from .store import Session
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class Repl:
                 text = line.strip()
                 self.send(text[1:] if text.startswith("//") else text)
         except AgentCliError as exc:
-            self.env.error(str(exc))
+            self.env.error(safe_text(str(exc)))
 
     def send(self, message: str) -> None:
         """Run one turn, streaming the reply; Ctrl-C cancels this reply only."""

@@ -319,3 +319,49 @@ def test_sessions_list_as_an_installed_command(run_cli, threads):
         "SESSION  NAME              RUNS  LAST USED\n"
         "tea      bob's tea secret  1     2026-01-02 10:08Z\n"
     )
+
+
+def test_delete_asks_in_a_terminal(store, threads, agentcli_home):
+    import pexpect
+    from conftest import AGENTCLI
+
+    child = pexpect.spawn(AGENTCLI, ["sessions", "delete", "tea"], encoding="utf-8", timeout=30)
+    child.expect_exact("Delete session tea (2 runs) of tester? [y/N]: ")
+    child.sendline("n")
+    child.expect_exact("nothing deleted")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert threads.execute("SELECT count(*) FROM runs").fetchone() == (4,)
+
+
+def test_stored_escapes_and_markup_are_shown_literally_in_a_terminal(store):
+    import io
+
+    from agentcli import views
+    from agentcli.render import Env
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    add_run(store, "tester", "evil", "\x1b]0;title\x07[bold red]hi[/]", reply("\x1b[31mred"))
+    env = Env(stdout=Tty())
+    found = store.get_session("tester", "evil")
+    views.show_session(env, found, store.session_messages(found.pk))
+    shown = env.stdout.getvalue()
+    assert "\\x1b]0;title\\x07[bold red]hi[/]" in shown and "\\x1b[31mred" in shown
+    assert "\x1b]" not in shown and "\x1b[31m" not in shown
+
+
+def test_sessions_list_imports_neither_openai_nor_prompt_toolkit(threads):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom agentcli.cli import main\n"
+        "try:\n    main(['sessions', 'list'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'openai', 'prompt_toolkit'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.splitlines()[-1] == "[]"

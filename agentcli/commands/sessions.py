@@ -119,6 +119,7 @@ def delete(
     size = views.runs_count(found.runs)
     question = f"Delete session {found.session_id} ({size}) of {found.user_id}?"
     if not confirm(st, question, yes):
+        st.env.info("nothing deleted")
         raise typer.Exit(1)
     db.delete_session(found.user_id, found.session_id)
     if json_:
