@@ -38,6 +38,17 @@ def _debug(ctx: typer.Context) -> bool:
 class AgentGroup(TyperGroup):
     """The root group: turns expected failures into one-line errors."""
 
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        # Standalone mode (``app()``, typer's CliRunner) reports errors the way
+        # ``main()`` below does: one line and the error's exit status.
+        try:
+            return super().main(*args, standalone_mode=standalone_mode, **kwargs)
+        except CliError as exc:
+            if not standalone_mode:
+                raise
+            exc.show()
+            sys.exit(exc.exit_code)
+
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)

@@ -50,6 +50,20 @@ def config_path() -> Path:
     return config_dir() / CONFIG_FILENAME
 
 
+def history_path(user_id: str) -> Path:
+    """The REPL's input history file of one user, in the data directory.
+
+    The name is derived from the user id (readable part plus a hash), so any
+    id -- quotes, slashes, 500 characters -- gives one safe file name.
+    """
+    import hashlib
+    import re
+
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", user_id)[:40].strip("._") or "user"
+    digest = hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:12]
+    return data_dir() / "history" / f"{readable}-{digest}"
+
+
 def db_path(override: str | os.PathLike[str] | None = None) -> Path:
     """The database file: ``--db``, else ``AGENTCLI_DB``, else the data directory's."""
     chosen = override or os.environ.get("AGENTCLI_DB")
@@ -88,6 +102,7 @@ class Settings:
     summaries: bool = True
     summary_batch: int = 5
     timeout: float = 60.0
+    markdown: bool = True
     sources: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -120,6 +135,7 @@ ENV_VARS = {
     "summaries": "AGENTCLI_SUMMARIES",
     "summary_batch": "AGENTCLI_SUMMARY_BATCH",
     "timeout": "AGENTCLI_TIMEOUT",
+    "markdown": "AGENTCLI_MARKDOWN",
 }
 
 # Keys accepted in config.toml; "default_user" is the documented spelling of "user".

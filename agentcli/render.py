@@ -98,6 +98,81 @@ class Env:
         self.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         self.stdout.flush()
 
+    # -- data views on stdout -------------------------------------------------
+    # In a terminal, text is made inert (``safe_text``) and styled; piped, it is
+    # written exactly as stored, so the output is data a script can use.
+    def line(self, text: str | Marked = "", style: str | None = None) -> None:
+        """One line of text, styled in a terminal."""
+        if self.stdout_isatty:
+            self.console().print(_rich_text(text, style))
+        else:
+            plain = text.plain if isinstance(text, Marked) else text
+            self.stdout.write(plain + "\n")
+            self.stdout.flush()
+
+    def block(self, text: str) -> None:
+        """A stored or model-written text: Markdown when rendering, else as is."""
+        if self.rich_output:
+            self.console().print(markdown(text))
+        elif self.stdout_isatty:
+            self.console().print(_rich_text(text, None))
+        else:
+            self.stdout.write(text if text.endswith("\n") else text + "\n")
+            self.stdout.flush()
+
+    def table(self, headers: list[str], rows: list[list[str | Marked]]) -> None:
+        """A table: Rich in a terminal, else columns aligned with two spaces."""
+        if self.stdout_isatty:
+            from rich import box
+            from rich.table import Table
+
+            table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+            for name in headers:
+                table.add_column(name, overflow="fold")
+            for row in rows:
+                table.add_row(*(_rich_text(cell, None) for cell in row))
+            self.console().print(table)
+            return
+        self.stdout.write(plain_table(headers, rows))
+        self.stdout.flush()
+
+
+@dataclass(frozen=True)
+class Marked:
+    """Text with highlighted parts (e.g. a search match): ``(piece, highlighted)`` pairs."""
+
+    pieces: tuple[tuple[str, bool], ...]
+
+    @property
+    def plain(self) -> str:
+        return "".join(piece for piece, _ in self.pieces)
+
+
+HIGHLIGHT_STYLE = "bold yellow"
+
+
+def _rich_text(text: str | Marked, style: str | None) -> Any:
+    from rich.text import Text
+
+    if isinstance(text, Marked):
+        out = Text(style=style or "")
+        for piece, marked in text.pieces:
+            out.append(safe_text(piece), style=HIGHLIGHT_STYLE if marked else None)
+        return out
+    return Text(safe_text(text), style=style or "")
+
+
+def plain_table(headers: list[str], rows: list[list[str | Marked]]) -> str:
+    """Columns aligned with two spaces; the last column is not padded."""
+    cells = [[c.plain if isinstance(c, Marked) else c for c in row] for row in rows]
+    grid = [list(headers), *cells]
+    widths = [max(len(row[i]) for row in grid) for i in range(len(headers))]
+    lines = []
+    for row in grid:
+        padded = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
+        lines.append("  ".join([*padded, row[-1]]).rstrip())
+    return "\n".join(lines) + "\n"
+
 
 def _make_console(stream: IO[str], isatty: bool, no_color: bool) -> Any:
     from rich.console import Console

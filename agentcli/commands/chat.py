@@ -75,14 +75,16 @@ def chat(
         typer.Option("--summaries/--no-summaries", help="Fold older runs into a summary."),
     ] = None,
     markdown: Annotated[
-        bool, typer.Option("--markdown/--no-markdown", help="Render replies as Markdown.")
-    ] = True,
+        bool | None,
+        typer.Option(
+            "--markdown/--no-markdown", help="Render replies as Markdown [default: markdown]"
+        ),
+    ] = None,
     json_: JsonOption = False,
     usage: Annotated[bool, typer.Option("--usage", help="Print token counts to stderr.")] = False,
 ) -> None:
     """Chat with the agent: one message from the argument or stdin, or the REPL."""
     st = state(ctx)
-    st.env.markdown = markdown
     if history_runs is not None and history_runs < 0:
         raise UsageError("--history-runs must be 0 or more")
     if continue_ and session is not None:
@@ -93,7 +95,9 @@ def chat(
         memory=memory,
         memory_model=memory_model,
         summaries=summaries,
+        markdown=markdown,
     )
+    st.env.markdown = settings.markdown
     user_id = st.user(user)
 
     piped = None if st.env.stdin_isatty else read_stdin(st)
@@ -105,6 +109,8 @@ def chat(
         )
     if not interactive and not text.strip():
         raise UsageError("the message is empty: give it as an argument or on stdin")
+    if interactive and json_:
+        raise UsageError("--json needs a message: give it as an argument or on stdin")
 
     from ..model import OpenAIChat
 
@@ -119,7 +125,7 @@ def chat(
         session_id = latest.session_id if latest else None
     if session_id is None:
         session_id = new_session_id()
-        if not json_:
+        if not json_ and not interactive:  # the REPL's header names it
             st.env.info(f"session: {session_id}")
     elif not session_id.strip():
         raise UsageError("the session id must not be empty")

@@ -2,6 +2,61 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
+from ..config import config_path, data_dir, db_path, login_name
+from .common import JsonOption, state
+
 app = typer.Typer(no_args_is_help=True, help="Show the configuration file and settings.")
+
+
+@app.command()
+def path(ctx: typer.Context) -> None:
+    """Print the path of the configuration file (it may not exist yet)."""
+    state(ctx).env.stdout.write(f"{config_path()}\n")
+
+
+def _rows(settings: Any) -> list[tuple[str, Any, str]]:
+    rows = []
+    for name, value, source in settings.public_items():
+        if name == "user" and value is None:
+            value, source = login_name(), "login name"
+        rows.append((name, value, source))
+    return rows
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(not set)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@app.command()
+def show(ctx: typer.Context, json_: JsonOption = False) -> None:
+    """Show every setting, its value and where it came from (never the API key)."""
+    st = state(ctx)
+    settings = st.settings()
+    file = config_path()
+    paths = {
+        "config_file": str(file),
+        "config_file_exists": file.is_file(),
+        "data_dir": str(data_dir()),
+        "database": str(db_path(st.db_override)),
+    }
+    rows = _rows(settings)
+    if json_:
+        items = {name: {"value": value, "source": source} for name, value, source in rows}
+        st.env.print_json({**paths, "settings": items})
+        return
+    missing = "" if paths["config_file_exists"] else " (not found)"
+    st.env.line(f"config file: {file}{missing}")
+    st.env.line(f"database:    {paths['database']}")
+    st.env.line()
+    st.env.table(
+        ["SETTING", "VALUE", "SOURCE"],
+        [[name, _shown(value), source] for name, value, source in rows],
+    )

@@ -2,8 +2,187 @@
 
 from __future__ import annotations
 
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from .. import views
+from ..errors import StoreError, UsageError
+from .common import AppState, JsonOption, UserOption, YesOption, confirm, state
 
 app = typer.Typer(
     no_args_is_help=True, help="List, show, rename, delete, export and search sessions."
 )
+
+SessionArg = Annotated[str, typer.Argument(help="The session id.", show_default=False)]
+AllUsersOption = Annotated[
+    bool, typer.Option("--all-users", help="Every user's sessions, not only one user's.")
+]
+LimitOption = Annotated[
+    int, typer.Option("--limit", "-n", min=0, help="Show at most this many; 0 shows all.")
+]
+
+
+class ExportFormat(StrEnum):
+    md = "md"
+    json = "json"
+
+
+def _scope(st: AppState, user: str | None, all_users: bool) -> str | None:
+    """The user to filter by, or ``None`` for every user."""
+    if all_users:
+        if user is not None:
+            raise UsageError("--user and --all-users cannot be used together")
+        return None
+    return st.user(user)
+
+
+def _loaded(st: AppState, user: str | None, session_id: str, last: int | None = None):
+    from ..liveness import owner_alive
+
+    db = st.db()
+    db.mark_interrupted(owner_alive)
+    found = db.require_session(st.user(user), session_id)
+    return found, db.session_messages(found.pk, last_runs=last)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    user: UserOption = None,
+    all_users: AllUsersOption = False,
+    limit: LimitOption = 20,
+    json_: JsonOption = False,
+) -> None:
+    """List sessions, most recently used first."""
+    st = state(ctx)
+    found = st.db().list_sessions(_scope(st, user, all_users), limit=limit or None)
+    if json_:
+        st.env.print_json([views.session_json(s) for s in found])
+    elif not found:
+        st.env.info("no sessions")
+    else:
+        views.sessions_table(st.env, found, all_users=all_users)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    session: SessionArg,
+    user: UserOption = None,
+    last: Annotated[int | None, typer.Option("--last", min=1, help="Only the last N runs.")] = None,
+    json_: JsonOption = False,
+) -> None:
+    """Show a session as a conversation, with its summary when it has one."""
+    st = state(ctx)
+    found, messages = _loaded(st, user, session, last)
+    if json_:
+        st.env.print_json(views.session_document(found, messages))
+    else:
+        views.show_session(st.env, found, messages)
+
+
+@app.command()
+def rename(
+    ctx: typer.Context,
+    session: SessionArg,
+    name: Annotated[str, typer.Argument(help="The new name.", show_default=False)],
+    user: UserOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """Give a session a name."""
+    if not name.strip():
+        raise UsageError("the name must not be empty")
+    st = state(ctx)
+    renamed = st.db().rename_session(st.user(user), session, name)
+    if json_:
+        st.env.print_json(views.session_json(renamed))
+    else:
+        st.env.stdout.write(f"renamed {renamed.session_id}: {renamed.name}\n")
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    session: SessionArg,
+    user: UserOption = None,
+    yes: YesOption = False,
+    json_: JsonOption = False,
+) -> None:
+    """Delete a session with its runs and messages (memories are kept)."""
+    st = state(ctx)
+    db = st.db()
+    found = db.require_session(st.user(user), session)
+    size = views.runs_count(found.runs)
+    question = f"Delete session {found.session_id} ({size}) of {found.user_id}?"
+    if not confirm(st, question, yes):
+        st.env.info("nothing deleted")
+        raise typer.Exit(1)
+    db.delete_session(found.user_id, found.session_id)
+    if json_:
+        st.env.print_json(views.session_json(found))
+    else:
+        st.env.stdout.write(f"deleted session {found.session_id} ({size})\n")
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    session: SessionArg,
+    user: UserOption = None,
+    format_: Annotated[
+        ExportFormat, typer.Option("--format", "-f", help="Markdown or JSON.")
+    ] = ExportFormat.md,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to this file instead of stdout."),
+    ] = None,
+) -> None:
+    """Export a session as Markdown or JSON."""
+    st = state(ctx)
+    found, messages = _loaded(st, user, session)
+    if format_ is ExportFormat.json:
+        text = views.dumps(views.session_document(found, messages, full=True))
+    else:
+        text = views.markdown_export(found, messages)
+    if output is None or str(output) == "-":
+        st.env.stdout.write(text)
+        st.env.stdout.flush()
+        return
+    _write_private(output, text)
+    st.env.info(f"exported {found.session_id} to {output}")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``; a file we create is readable by its owner only."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror}") from None
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="Words to find in messages.", show_default=False)],
+    user: UserOption = None,
+    all_users: AllUsersOption = False,
+    limit: LimitOption = 20,
+    json_: JsonOption = False,
+) -> None:
+    """Search message text, best match first."""
+    st = state(ctx)
+    if not query.strip():
+        raise UsageError("the query is empty")
+    hits = st.db().search_messages(query, _scope(st, user, all_users), limit=limit or -1)
+    if json_:
+        st.env.print_json(views.search_json(hits))
+    elif not hits:
+        st.env.info("no matches")
+    else:
+        views.search_table(st.env, hits, all_users=all_users)

@@ -1,0 +1,195 @@
+"""The REPL's slash commands: a small registry and the built-in commands.
+
+A command is a function ``(repl, arg) -> None`` registered with :func:`command`;
+the REPL loop, ``/help`` and tab completion pick it up, so adding one takes a
+few lines and never touches the loop::
+
+    @command("remember", args="TEXT", help="Remember a fact about you.")
+    def remember(repl: Repl, arg: str) -> None:
+        repl.env.info(...)
+
+``repl`` is the :class:`agentcli.repl.Repl`: ``env``, ``db``, ``agent``,
+``settings``, ``user_id``, ``session_id``, ``current()``, ``switch(id)``,
+``done``. Raise an :class:`AgentCliError` (e.g. ``UsageError``) to report a
+problem; the REPL prints it and carries on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from . import views
+from .errors import UsageError
+from .store import Usage
+
+if TYPE_CHECKING:
+    from .repl import Repl
+
+Handler = Callable[["Repl", str], None]
+Completer = Callable[["Repl", str], Iterable[str]]
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    name: str
+    run: Handler
+    help: str
+    args: str = ""
+    aliases: tuple[str, ...] = ()
+    complete: Completer | None = None
+
+    @property
+    def usage(self) -> str:
+        return f"/{self.name} {self.args}".rstrip()
+
+
+REGISTRY: dict[str, SlashCommand] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def command(
+    name: str,
+    *,
+    help: str,
+    args: str = "",
+    aliases: tuple[str, ...] = (),
+    complete: Completer | None = None,
+) -> Callable[[Handler], Handler]:
+    """Register a slash command ``/name``; ``args`` is its usage, e.g. ``"[N]"``."""
+
+    def register(fn: Handler) -> Handler:
+        REGISTRY[name] = SlashCommand(name, fn, help, args, aliases, complete)
+        for alias in aliases:
+            _ALIASES[alias] = name
+        return fn
+
+    return register
+
+
+def lookup(name: str) -> SlashCommand | None:
+    return REGISTRY.get(_ALIASES.get(name, name))
+
+
+def is_command(line: str) -> bool:
+    """A line starting with one ``/`` is a command; ``//`` escapes a leading slash."""
+    text = line.lstrip()
+    return text.startswith("/") and not text.startswith("//")
+
+
+def dispatch(repl: Repl, line: str) -> None:
+    """Run the command on ``line`` (e.g. ``"/history 3"``)."""
+    name, _, arg = line.strip()[1:].partition(" ")
+    found = lookup(name)
+    if found is None:
+        raise UsageError(f"unknown command /{name}: /help lists the commands")
+    found.run(repl, arg.strip())
+
+
+def completions(repl: Repl, text: str) -> list[tuple[str, int, str]]:
+    """``(completion, start position, description)`` for the text before the cursor."""
+    if not is_command(text):
+        return []
+    text = text.lstrip()
+    if " " not in text:
+        return [
+            ("/" + c.name, -len(text), c.help)
+            for c in REGISTRY.values()
+            if c.name.startswith(text[1:])
+        ]
+    found = lookup(text[1:].split(" ", 1)[0])
+    arg = text.split(" ", 1)[1]
+    if found is None or found.complete is None or " " in arg:
+        return []
+    return [(v, -len(arg), "") for v in found.complete(repl, arg) if v.startswith(arg)]
+
+
+def _count(arg: str, default: int, usage: str) -> int:
+    if not arg:
+        return default
+    if not arg.isdigit() or int(arg) < 1:
+        raise UsageError(f"usage: {usage}")
+    return int(arg)
+
+
+def _session_ids(repl: Repl, prefix: str) -> list[str]:
+    return [s.session_id for s in repl.db.list_sessions(repl.user_id, limit=50)]
+
+
+# -- the built-in commands --------------------------------------------------------
+KEYS = (
+    "Enter sends · Esc Enter (or Alt-Enter) starts a new line · Ctrl-C cancels a reply or "
+    "clears the line · Ctrl-D or /exit leaves · Tab completes commands · "
+    "// at the start sends a line that begins with /"
+)
+
+
+@command("help", help="List the commands and keys.")
+def help_(repl: Repl, arg: str) -> None:
+    repl.env.table(["COMMAND", "WHAT IT DOES"], [[c.usage, c.help] for c in REGISTRY.values()])
+    repl.env.line(KEYS, "dim")
+
+
+@command("history", args="[N]", help="Show the last N runs of this session (default 10).")
+def history(repl: Repl, arg: str) -> None:
+    last = _count(arg, 10, "/history [N]")
+    session = repl.current()
+    if session is None or not session.runs:
+        repl.env.info("no messages in this session yet")
+        return
+    views.conversation(repl.env, repl.db.session_messages(session.pk, last_runs=last))
+
+
+@command("sessions", args="[N]", help="List your last N sessions (default 10).")
+def sessions(repl: Repl, arg: str) -> None:
+    found = repl.db.list_sessions(repl.user_id, limit=_count(arg, 10, "/sessions [N]"))
+    if not found:
+        repl.env.info("no sessions yet")
+        return
+    views.sessions_table(repl.env, found, current=repl.session_id)
+
+
+@command("new", args="[ID]", help="Start a new session (a new id unless given).")
+def new(repl: Repl, arg: str) -> None:
+    from .commands.chat import new_session_id
+
+    if arg and repl.db.get_session(repl.user_id, arg) is not None:
+        raise UsageError(f"session {arg} exists: /switch {arg} to continue it")
+    repl.switch(arg or new_session_id())
+    repl.env.info(f"new session: {repl.session_id}")
+
+
+@command("switch", args="ID", help="Continue another of your sessions.", complete=_session_ids)
+def switch(repl: Repl, arg: str) -> None:
+    if not arg:
+        raise UsageError("usage: /switch ID")
+    repl.db.require_session(repl.user_id, arg)
+    repl.switch(arg)
+    repl.env.info(f"session: {arg}")
+    repl.recap()
+
+
+@command("rename", args="NAME", help="Name this session.")
+def rename(repl: Repl, arg: str) -> None:
+    if not arg:
+        raise UsageError("usage: /rename NAME")
+    repl.db.ensure_session(repl.user_id, repl.session_id)
+    renamed = repl.db.rename_session(repl.user_id, repl.session_id, arg)
+    repl.env.info(f"renamed {renamed.session_id}: {renamed.name}")
+
+
+@command("usage", help="Tokens used by this session so far.")
+def usage(repl: Repl, arg: str) -> None:
+    session = repl.current()
+    used = repl.db.session_usage(session.pk) if session else Usage()
+    runs = session.runs if session else 0
+    repl.env.line(
+        f"session {repl.session_id}: {used.input_tokens:,} input and "
+        f"{used.output_tokens:,} output tokens in {views.runs_count(runs)}"
+    )
+
+
+@command("exit", help="Leave (as does Ctrl-D).", aliases=("quit",))
+def exit_(repl: Repl, arg: str) -> None:
+    repl.done = True

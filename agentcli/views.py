@@ -1,0 +1,232 @@
+"""Sessions as people and scripts see them: tables, conversations, JSON and Markdown.
+
+Shared by ``agentcli sessions`` and the REPL. Drawing goes through ``render.Env``;
+this module decides what is shown, never how a terminal draws it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .render import Env, Marked
+from .store import Message, SearchHit, Session
+
+# Marks FTS5's snippet() puts around a match (see store.sessions.search_messages).
+MATCH_START, MATCH_END = "\x01", "\x02"
+# Longest tool call or tool result shown in a conversation (characters).
+TOOL_PREVIEW_CHARS = 100
+ROLE_STYLES = {"user": "bold cyan", "assistant": "bold green", "tool": "dim"}
+STATUS_STYLE = "bold red"
+
+
+def short_time(iso: str | None) -> str:
+    """``2026-11-21T20:42:00.123Z`` -> ``2026-11-21 20:42Z``."""
+    if not iso:
+        return ""
+    return iso[:10] + " " + iso[11:16] + "Z"
+
+
+def runs_count(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
+def one_line(text: str | None, limit: int | None = None) -> str:
+    flat = " ".join((text or "").split())
+    if limit is not None and len(flat) > limit:
+        return flat[: limit - 1].rstrip() + "…"
+    return flat
+
+
+# -- sessions ------------------------------------------------------------------
+def session_json(session: Session) -> dict[str, Any]:
+    return {
+        "user_id": session.user_id,
+        "session_id": session.session_id,
+        "name": session.name,
+        "runs": session.runs,
+        "created_at": session.created_at,
+        "updated_at": session.updated_at,
+    }
+
+
+def sessions_table(
+    env: Env, sessions: list[Session], *, all_users: bool = False, current: str | None = None
+) -> None:
+    headers = ["SESSION", "NAME", "RUNS", "LAST USED"]
+    if all_users:
+        headers.insert(0, "USER")
+    rows: list[list[str | Marked]] = []
+    for s in sessions:
+        mark = "* " if current is not None and s.session_id == current else ""
+        row: list[str | Marked] = [
+            mark + one_line(s.session_id),
+            one_line(s.name),
+            str(s.runs),
+            short_time(s.updated_at),
+        ]
+        if all_users:
+            row.insert(0, one_line(s.user_id))
+        rows.append(row)
+    env.table(headers, rows)
+
+
+# -- one conversation ------------------------------------------------------------
+def session_document(
+    session: Session, messages: list[Message], *, full: bool = False
+) -> dict[str, Any]:
+    """``sessions show --json``; with ``full`` (export) tool calls are included."""
+    out = {
+        "user_id": session.user_id,
+        "session_id": session.session_id,
+        "name": session.name,
+        "created_at": session.created_at,
+        "updated_at": session.updated_at,
+        "summary": session.summary,
+        "messages": [],
+    }
+    for m in messages:
+        item: dict[str, Any] = {
+            "run_id": m.run_id,
+            "role": m.role,
+            "content": m.content,
+            "created_at": m.created_at,
+            "status": m.status,
+        }
+        if full:
+            item["tool_calls"] = m.tool_calls
+            item["tool_call_id"] = m.tool_call_id
+        out["messages"].append(item)
+    return out
+
+
+def _calls(message: Message) -> list[str]:
+    return [
+        f"{c.get('function', {}).get('name', '?')}({c.get('function', {}).get('arguments', '')})"
+        for c in message.tool_calls or []
+    ]
+
+
+def conversation(env: Env, messages: list[Message], *, summary: str | None = None) -> None:
+    """The thread as a conversation: a header line per message, then its text."""
+    if summary:
+        env.line("summary of the earlier conversation", "bold magenta")
+        env.block(summary)
+        env.line()
+    seen_runs: set[str] = set()
+    for m in messages:
+        head = f"{m.role} · {short_time(m.created_at)}"
+        style = ROLE_STYLES.get(m.role)
+        if m.status != "completed" and m.run_id not in seen_runs:
+            head += f" · {m.status}"
+            style = STATUS_STYLE
+        seen_runs.add(m.run_id)
+        if m.role == "tool":
+            env.line(f"← {one_line(m.content, TOOL_PREVIEW_CHARS)}", "dim")
+            env.line()
+            continue
+        env.line(head, style)
+        for call in _calls(m):
+            env.line(f"→ {one_line(call, TOOL_PREVIEW_CHARS)}", "dim")
+        if m.content and m.role == "assistant":
+            env.block(m.content)
+        elif m.content:
+            env.line(m.content)  # what a person typed: line breaks kept, not Markdown
+        env.line()
+
+
+def show_session(env: Env, session: Session, messages: list[Message]) -> None:
+    title = f"{session.session_id} · {one_line(session.name) or '(unnamed)'}"
+    env.line(title, "bold")
+    env.line(f"user {session.user_id} · {runs_count(session.runs)}", "dim")
+    env.line()
+    conversation(env, messages, summary=session.summary)
+
+
+def markdown_export(session: Session, messages: list[Message]) -> str:
+    """The session as a Markdown document."""
+    parts = [
+        f"# {one_line(session.name) or session.session_id}\n",
+        f"- user: {session.user_id}\n- session: {session.session_id}\n"
+        f"- created: {session.created_at}\n- updated: {session.updated_at}\n",
+    ]
+    if session.summary:
+        parts.append(f"## Summary of the earlier conversation\n\n{session.summary.strip()}\n")
+    for m in messages:
+        head = f"## {m.role} · {m.created_at}"
+        if m.status != "completed":
+            head += f" · {m.status}"
+        body = [head, ""]
+        for c in m.tool_calls or []:
+            fn = c.get("function", {})
+            body.append(f"Tool call `{fn.get('name', '?')}`: `{fn.get('arguments', '')}`")
+            body.append("")
+        if m.content:
+            body.append(m.content.strip("\n"))
+            body.append("")
+        parts.append("\n".join(body))
+    return "\n".join(parts)
+
+
+# -- search ------------------------------------------------------------------------
+def marked_snippet(snippet: str) -> Marked:
+    """FTS5 snippet text with its match marks turned into highlighted pieces."""
+    pieces: list[tuple[str, bool]] = []
+    for i, chunk in enumerate(snippet.split(MATCH_START)):
+        if i == 0:
+            pieces.append((chunk, False))
+            continue
+        hit, _, rest = chunk.partition(MATCH_END)
+        pieces += [(hit, True), (rest, False)]
+    flat = [(" ".join(p.split("\n")), h) for p, h in pieces if p]
+    if flat and not flat[0][1]:
+        flat[0] = (flat[0][0].lstrip(), False)
+    if flat and not flat[-1][1]:
+        flat[-1] = (flat[-1][0].rstrip(), False)
+    return Marked(tuple((p, h) for p, h in flat if p))
+
+
+def search_json(hits: list[SearchHit]) -> list[dict[str, Any]]:
+    out = []
+    for hit in hits:
+        marked = marked_snippet(hit.snippet)
+        spans, at = [], 0
+        for piece, highlighted in marked.pieces:
+            if highlighted:
+                spans.append([at, at + len(piece)])
+            at += len(piece)
+        out.append(
+            {
+                "user_id": hit.user_id,
+                "session_id": hit.session_id,
+                "run_id": hit.run_id,
+                "role": hit.role,
+                "created_at": hit.created_at,
+                "snippet": marked.plain,
+                "highlights": spans,
+                "rank": hit.rank,
+            }
+        )
+    return out
+
+
+def search_table(env: Env, hits: list[SearchHit], *, all_users: bool = False) -> None:
+    headers = ["SESSION", "ROLE", "WHEN", "MATCH"]
+    if all_users:
+        headers.insert(0, "USER")
+    rows: list[list[str | Marked]] = []
+    for hit in hits:
+        row: list[str | Marked] = [
+            one_line(hit.session_id),
+            hit.role,
+            short_time(hit.created_at),
+            marked_snippet(hit.snippet),
+        ]
+        if all_users:
+            row.insert(0, one_line(hit.user_id))
+        rows.append(row)
+    env.table(headers, rows)
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

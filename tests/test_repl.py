@@ -1,0 +1,320 @@
+import io
+import os
+import sqlite3
+import stat
+
+import pytest
+from chat_server import Text
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from agentcli import render, slash
+from agentcli.commands.common import AppState
+from agentcli.config import Settings, history_path
+from agentcli.render import Env
+from agentcli.repl import Repl
+
+ENTER, ALT_ENTER, CTRL_C = "\r", "\x1b\r", "\x03"
+PROMPT = "›"
+
+
+@pytest.fixture
+def repl(agent, db):
+    env = Env(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO())
+    st = AppState(env=env, _db=db)
+    return Repl(st, agent, Settings(model="test-model"), user_id="sarah", session_id="t")
+
+
+def typed(repl, keys):
+    """Run the REPL on these keys (end of input = Ctrl-D); returns (stdout, stderr)."""
+    with create_pipe_input() as pipe:
+        pipe.send_text(keys)
+        pipe.close()
+        repl._input, repl._output = pipe, DummyOutput()
+        repl.run()
+    return repl.env.stdout.getvalue(), repl.env.stderr.getvalue()
+
+
+@pytest.fixture
+def db_rows(agentcli_home):
+    def query(sql):
+        conn = sqlite3.connect(agentcli_home / "agentcli.db")
+        try:
+            return conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+
+    return query
+
+
+def runs(db):
+    return db.execute("SELECT status FROM runs ORDER BY id").fetchall()
+
+
+def test_a_message_gets_its_reply_and_the_header_names_everything(repl, server, db):
+    out, err = typed(repl, "hello" + ENTER)
+    assert out == (
+        "agentcli · user sarah · session t · model test-model · memory agentic\n"
+        "/help lists commands · Esc Enter: new line · Ctrl-D: leave\n"
+        "echo: hello\n"
+    )
+    assert (err, runs(db)) == ("", [("completed",)])
+
+
+def test_exit_command_leaves_before_later_input(repl, server):
+    typed(repl, "/exit" + ENTER + "never sent" + ENTER)
+    assert server.requests == []
+
+
+def test_alt_enter_inserts_a_newline(repl, server):
+    typed(repl, "first" + ALT_ENTER + "second" + ENTER)
+    assert server.requests[0]["messages"][-1] == {"role": "user", "content": "first\nsecond"}
+
+
+def test_ctrl_c_while_streaming_cancels_that_reply_only(repl, server, db, monkeypatch):
+    server.script(Text("one two three four five six", chunk=4, delay=0.05))
+    shown, interrupted = render.ReplyStream.feed, []
+
+    def feed_then_interrupt_once(self, text):
+        shown(self, text)
+        if not interrupted:
+            interrupted.append(text)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(render.ReplyStream, "feed", feed_then_interrupt_once)
+    out, err = typed(repl, "tell me" + ENTER + "again" + ENTER)
+    assert (err, runs(db)) == ("cancelled\n", [("cancelled",), ("completed",)])
+    assert db.execute("SELECT role, content FROM messages").fetchall() == [
+        ("user", "tell me"),
+        ("assistant", "one "),
+        ("user", "again"),
+        ("assistant", "echo: again"),
+    ]
+    assert [m["content"] for m in server.requests[1]["messages"][1:]] == ["again"]
+
+
+def test_ctrl_c_at_the_prompt_is_harmless(repl, server, db):
+    out, err = typed(repl, CTRL_C + "typed then cleared" + CTRL_C + "hello" + ENTER)
+    assert (out.splitlines()[-1], err) == ("echo: hello", "")
+    assert [r["messages"][-1]["content"] for r in server.requests] == ["hello"]
+
+
+def test_entering_an_existing_session_shows_its_last_exchanges(repl, agent, server):
+    for text in ("one", "two", "three", "four"):
+        agent.run(text, user_id="sarah", session_id="t")
+    out, _ = typed(repl, "")
+    assert "… 1 run before these (/history N)\nuser · " in out
+    assert "\ntwo\n\nassistant · " in out and "echo: four\n\n" in out
+    assert "\none\n" not in out
+
+
+def test_input_history_is_kept_per_user_in_a_private_file(repl, server, agentcli_home):
+    typed(repl, "remember this line" + ENTER)
+    path = history_path("sarah")
+    assert path.parent.parent == agentcli_home
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert "+remember this line" in path.read_text()
+
+
+def test_follow_up_work_finishes_before_the_repl_returns(repl, server):
+    done = []
+
+    class Follow:
+        def window(self, session, n):
+            return None, None, n
+
+        def after_run(self, follow):
+            done.append(follow.user_message)
+
+    repl.agent.summarizer = Follow()
+    typed(repl, "hi" + ENTER)
+    assert done == ["hi"]
+
+
+# -- slash commands, without a terminal --------------------------------------------
+def said(repl, *lines):
+    for line in lines:
+        repl.handle(line)
+    return repl.env.stdout.getvalue(), repl.env.stderr.getvalue()
+
+
+def test_unknown_command_says_so(repl):
+    assert said(repl, "/nope") == (
+        "",
+        "agentcli: error: unknown command /nope: /help lists the commands\n",
+    )
+
+
+def test_help_lists_every_registered_command(repl):
+    out, _ = said(repl, "/help")
+    assert out.splitlines()[:3] == [
+        "COMMAND        WHAT IT DOES",
+        "/help          List the commands and keys.",
+        "/history [N]   Show the last N runs of this session (default 10).",
+    ]
+    assert all(f"/{name}" in out for name in slash.REGISTRY)
+
+
+def test_history_shows_the_last_n_runs(repl, agent, server, db):
+    agent.run("one", user_id="sarah", session_id="t")
+    agent.run("two", user_id="sarah", session_id="t")
+    out, _ = said(repl, "/history 1")
+    at = [m.created_at[:10] + " " + m.created_at[11:16] + "Z" for m in db.session_messages(1)]
+    assert out == f"user · {at[2]}\ntwo\n\nassistant · {at[3]}\necho: two\n\n"
+
+
+def test_history_of_an_empty_session_and_a_bad_count(repl):
+    assert said(repl, "/history", "/history x") == (
+        "",
+        "no messages in this session yet\nagentcli: error: usage: /history [N]\n",
+    )
+
+
+def test_new_switch_and_rename(repl, agent, server, db):
+    agent.run("old thread", user_id="sarah", session_id="old")
+    said(repl, "/new fresh", "/rename Tea talk", "/switch old")
+    assert repl.session_id == "old"
+    assert db.get_session("sarah", "fresh").name == "Tea talk"
+    assert repl.env.stderr.getvalue() == (
+        "new session: fresh\nrenamed fresh: Tea talk\nsession: old\n"
+    )
+    assert "\nold thread\n" in repl.env.stdout.getvalue()  # the recap of "old"
+
+
+def test_new_without_id_generates_one_and_refuses_an_existing_id(repl, agent, server):
+    agent.run("x", user_id="sarah", session_id="taken")
+    said(repl, "/new taken", "/new")
+    assert len(repl.session_id) == 12 and repl.session_id != "t"
+    assert repl.env.stderr.getvalue().startswith(
+        "agentcli: error: session taken exists: /switch taken to continue it\n"
+    )
+
+
+def test_switch_to_another_users_session_is_not_found(repl, agent, server):
+    agent.run("bob's", user_id="bob", session_id="b")
+    assert said(repl, "/switch b") == ("", "agentcli: error: no session 'b' for user 'sarah'\n")
+    assert repl.session_id == "t"
+
+
+def test_sessions_marks_the_current_one(repl, agent, server, db):
+    agent.run("hello", user_id="sarah", session_id="t")
+    out, _ = said(repl, "/sessions")
+    when = db.get_session("sarah", "t").updated_at
+    assert out == (
+        f"SESSION  NAME   RUNS  LAST USED\n* t      hello  1     {when[:10]} {when[11:16]}Z\n"
+    )
+
+
+def test_usage_counts_the_session_tokens(repl, agent, server):
+    result = agent.run("hello", user_id="sarah", session_id="t")
+    out, _ = said(repl, "/usage")
+    used = result.usage
+    assert out == (
+        f"session t: {used.input_tokens} input and {used.output_tokens} output tokens in 1 run\n"
+    )
+
+
+def test_double_slash_sends_a_line_starting_with_a_slash(repl, server):
+    said(repl, "//etc/hosts is a file")
+    assert server.requests[0]["messages"][-1]["content"] == "/etc/hosts is a file"
+
+
+def test_completion_of_commands_and_session_ids(repl, agent, server):
+    agent.run("x", user_id="sarah", session_id="thread-42")
+    assert [c[0] for c in slash.completions(repl, "/s")] == ["/sessions", "/switch"]
+    assert slash.completions(repl, "/switch th") == [("thread-42", -2, "")]
+    assert slash.completions(repl, "hello /s") == []
+
+
+def test_a_new_command_needs_only_a_registration(repl, monkeypatch):
+    monkeypatch.setattr(slash, "REGISTRY", dict(slash.REGISTRY))
+    seen = []
+    slash.command("ping", help="Answer pong.")(lambda r, arg: seen.append(arg))
+    said(repl, "/ping  loud ")
+    assert seen == ["loud"]
+
+
+# -- end to end, in a real pseudo-terminal -------------------------------------------
+def spawn(server, *args):
+    import pexpect
+    from conftest import AGENTCLI
+
+    env = {**os.environ, "TERM": "xterm", "OPENAI_BASE_URL": server.url}
+    env["PROMPT_TOOLKIT_NO_CPR"] = "1"  # nothing answers cursor-position requests here
+    child = pexpect.spawn(
+        AGENTCLI, list(args), env=env, dimensions=(24, 80), encoding="utf-8", timeout=30
+    )
+    child.logfile_read = io.StringIO()
+    return child
+
+
+def screen_lines(child):
+    """What a person would see, scrollback included: the output through a terminal emulator."""
+    import pyte
+
+    screen = pyte.HistoryScreen(80, 24, history=1000)
+    pyte.Stream(screen).feed(child.logfile_read.getvalue())
+    scrolled = ["".join(row[x].data for x in range(80)) for row in screen.history.top]
+    return [line.strip() for line in scrolled + screen.display if line.strip()]
+
+
+def test_terminal_chat_cancel_exit_then_continue_in_a_new_process(server, db_rows):
+    import pexpect
+
+    server.script(Text("Hello Sarah"), Text("slow " * 200, chunk=5, delay=0.05))
+    child = spawn(server, "chat", "-u", "sarah", "-s", "e2e")
+    child.expect("session e2e")
+    child.expect(PROMPT)
+    child.send("My name is Sarah" + ENTER)
+    child.expect("thinking")  # the spinner, before the first token
+    child.expect("Hello Sarah")
+    child.expect(PROMPT)
+    child.send("count slowly" + ENTER)
+    child.expect("slow slow")
+    child.sendintr()
+    child.expect("cancelled")
+    child.expect(PROMPT)
+    child.send("/exit" + ENTER)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert db_rows("SELECT status FROM runs ORDER BY id") == [("completed",), ("cancelled",)]
+    shown = screen_lines(child)
+    partial = shown[shown.index("› count slowly") + 1 : shown.index("cancelled")]
+    stored = db_rows("SELECT content FROM messages WHERE id = 4")[0][0]
+    assert " ".join(partial).split() == stored.split()  # no stale or repeated lines
+
+    child = spawn(server, "chat", "-u", "sarah", "--continue")
+    child.expect("My name is Sarah")  # the recap of the session
+    child.expect("cancelled")
+    child.expect(PROMPT)
+    child.send("What is my name?" + ENTER)
+    child.expect("echo: What is my name?")
+    child.expect(PROMPT)
+    child.send("\x04")  # Ctrl-D
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert [(m["role"], m["content"]) for m in server.requests[-1]["messages"][1:]] == [
+        ("user", "My name is Sarah"),
+        ("assistant", "Hello Sarah"),
+        ("user", "What is my name?"),
+    ]
+
+
+def test_terminal_reply_taller_than_the_screen_is_shown_whole_once(server):
+    import pexpect
+
+    lines = [f"- item {i}" for i in range(1, 61)]
+    server.script(Text("\n".join(lines) + "\n\nThe end.", chunk=9, delay=0.005))
+    child = spawn(server, "chat", "-s", "tall")
+    child.expect(PROMPT)
+    child.send("a long list" + ENTER)
+    child.expect("The end.")
+    child.expect(PROMPT)
+    child.send("/exit" + ENTER)
+    child.expect(pexpect.EOF)
+    shown = screen_lines(child)
+    assert [line for line in shown if line.startswith("• item")] == [
+        f"• item {i}" for i in range(1, 61)
+    ]
