@@ -190,6 +190,30 @@ def usage(repl: Repl, arg: str) -> None:
     )
 
 
+@command(
+    "summary",
+    args="[show]",
+    help="Fold every run of this session into its summary and show it; 'show': as stored.",
+)
+def summary(repl: Repl, arg: str) -> None:
+    from .summary import stored_summary
+
+    if arg not in ("", "show"):
+        raise UsageError("usage: /summary [show]")
+    if repl.current() is None:
+        repl.env.info("no messages in this session yet")
+        return
+    if arg == "show":
+        found = stored_summary(repl.db, repl.user_id, repl.session_id)
+    else:
+        found = repl.agent.summarize_session(user_id=repl.user_id, session_id=repl.session_id)
+    if not found.summary:
+        repl.env.info("no summary yet")
+        return
+    repl.env.block(found.summary)
+    repl.env.info(f"covers {found.runs} run(s)")
+
+
 @command("exit", help="Leave (as does Ctrl-D).", aliases=("quit",))
 def exit_(repl: Repl, arg: str) -> None:
     repl.done = True

@@ -148,9 +148,9 @@ def test_unknown_command_says_so(repl):
 def test_help_lists_every_registered_command(repl):
     out, _ = said(repl, "/help")
     assert out.splitlines()[:3] == [
-        "COMMAND        WHAT IT DOES",
-        "/help          List the commands and keys.",
-        "/history [N]   Show the last N runs of this session (default 10).",
+        "COMMAND          WHAT IT DOES",
+        "/help            List the commands and keys.",
+        "/history [N]     Show the last N runs of this session (default 10).",
     ]
     assert all(f"/{name}" in out for name in slash.REGISTRY)
 
@@ -221,7 +221,7 @@ def test_double_slash_sends_a_line_starting_with_a_slash(repl, server):
 
 def test_completion_of_commands_and_session_ids(repl, agent, server):
     agent.run("x", user_id="sarah", session_id="thread-42")
-    assert [c[0] for c in slash.completions(repl, "/s")] == ["/sessions", "/switch"]
+    assert [c[0] for c in slash.completions(repl, "/s")] == ["/sessions", "/switch", "/summary"]
     assert slash.completions(repl, "/switch th") == [("thread-42", -2, "")]
     assert slash.completions(repl, "hello /s") == []
 
@@ -318,3 +318,18 @@ def test_terminal_reply_taller_than_the_screen_is_shown_whole_once(server):
     assert [line for line in shown if line.startswith("• item")] == [
         f"• item {i}" for i in range(1, 61)
     ]
+
+
+def test_summary_folds_the_session_and_prints_it(repl, server, db):
+    server.script(Text("one"), Text("two"), Text("- Sarah likes tea."))
+    out, _ = typed(repl, "a" + ENTER + "b" + ENTER + "/summary" + ENTER)
+    assert out.endswith("two\n- Sarah likes tea.\n")
+    assert "covers 2 run(s)" in repl.env.stderr.getvalue()
+    assert db.execute("SELECT summary FROM sessions").fetchall() == [("- Sarah likes tea.",)]
+
+
+def test_summary_show_calls_no_model(repl, server, db):
+    server.script(Text("one"))
+    typed(repl, "a" + ENTER + "/summary show" + ENTER)
+    assert len(server.requests) == 1
+    assert "no summary yet" in repl.env.stderr.getvalue()
