@@ -25,6 +25,32 @@ def _describe(exc: sqlite3.Error) -> str:
     return str(exc) or type(exc).__name__
 
 
+# The SQLite file header: a magic string, and the user_version (our schema
+# version) as a big-endian integer at byte 60.
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_USER_VERSION_AT = 60
+
+
+def _header_version(path: Path) -> int | None:
+    """The schema version in the file's header, or None when it has no SQLite header."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(100)
+    except OSError:
+        return None
+    if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
+        return None
+    return int.from_bytes(head[_USER_VERSION_AT : _USER_VERSION_AT + 4], "big", signed=True)
+
+
+def _too_new(path: str, found: int) -> SchemaTooNewError:
+    return SchemaTooNewError(
+        f"database {path} has schema version {found}, newer than this "
+        f"agentcli understands ({SCHEMA_VERSION}); upgrade agentcli. "
+        "The file was not changed."
+    )
+
+
 class Database:
     """One SQLite connection, shared by the threads of a process under a lock.
 
@@ -42,6 +68,11 @@ class Database:
         memory = self.path == ":memory:"
         if not memory:
             self._prepare_file(Path(self.path))
+            # Read the header before SQLite opens the file: opening a WAL
+            # database creates -wal/-shm files and may checkpoint into it.
+            found = _header_version(Path(self.path))
+            if found is not None and found > SCHEMA_VERSION:
+                raise _too_new(self.path, found)
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -52,12 +83,17 @@ class Database:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {self.path}: {_describe(exc)}") from None
         try:
-            found = conn.execute("PRAGMA user_version").fetchone()[0]
+            # One statement, so both values come from the same snapshot.
+            found, tables = conn.execute(
+                "SELECT (SELECT user_version FROM pragma_user_version), "
+                "(SELECT count(*) FROM sqlite_master)"
+            ).fetchone()
             if found > SCHEMA_VERSION:
-                raise SchemaTooNewError(
-                    f"database {self.path} has schema version {found}, newer than this "
-                    f"agentcli understands ({SCHEMA_VERSION}); upgrade agentcli. "
-                    "The file was not changed."
+                raise _too_new(self.path, found)
+            if found == 0 and tables:
+                raise StoreError(
+                    f"database {self.path} is not an agentcli database (it holds other "
+                    "tables); the file was not changed"
                 )
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -66,7 +102,7 @@ class Database:
                 conn.execute("PRAGMA synchronous = NORMAL")
             if found < SCHEMA_VERSION:
                 self._migrate(conn)
-        except SchemaTooNewError:
+        except StoreError:
             conn.close()
             raise
         except sqlite3.DatabaseError as exc:

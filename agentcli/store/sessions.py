@@ -109,8 +109,8 @@ class SessionQueries(Database):
     def start_run(self, session: Session, user_message: str, model: str, owner: str) -> Run:
         """Store a new running run with its user message, in one transaction."""
         run_id = uuid.uuid4().hex
-        now = utcnow()
         with self.transaction() as conn:
+            now = utcnow()  # taken under the write lock: times follow commit order
             cur = conn.execute(
                 "INSERT INTO runs (run_id, session_pk, status, model, owner, started_at) "
                 "VALUES (?, ?, 'running', ?, ?, ?)",
@@ -140,9 +140,9 @@ class SessionQueries(Database):
         duration_ms: int | None = None,
     ) -> Run:
         """Store the rest of a run and its final status, in one transaction."""
-        now = utcnow()
         usage = usage or Usage()
         with self.transaction() as conn:
+            now = utcnow()
             seq = conn.execute(
                 "SELECT coalesce(max(seq), -1) FROM messages WHERE run_pk = ?", (run_pk,)
             ).fetchone()[0]
