@@ -65,6 +65,10 @@ class PartialResponseError(ModelError):
         self.partial = partial
 
 
+class _StreamCut(Exception):
+    """The stream ended without a finish reason: the connection closed early."""
+
+
 class OpenAIChat:
     """An OpenAI-compatible chat model: ``OpenAIChat(id="gpt-4o-mini")``.
 
@@ -147,6 +151,10 @@ class OpenAIChat:
                 transient = exc.status_code == 429 or exc.status_code >= 500
                 cause = f"HTTP {exc.status_code} {_status_text(exc)}"
                 delay = _retry_after(exc)
+            except _StreamCut:
+                transient = True
+                cause = "the connection closed before the reply was complete"
+                delay = None
             except openai.APITimeoutError:
                 raise self._fail(f"no answer within {self.timeout:g} s", attempt, emitted) from None
             except openai.APIConnectionError as exc:
@@ -212,12 +220,15 @@ class OpenAIChat:
         slots: dict[int, dict[str, str]] = {}
         usage = Usage()
         finish = model = None
+        chunks = choices = 0
         try:
             for chunk in stream:
+                chunks += 1
                 model = getattr(chunk, "model", None) or model
                 if getattr(chunk, "usage", None):
                     usage = _usage(chunk.usage)
                 for choice in getattr(chunk, "choices", None) or []:
+                    choices += 1
                     delta = getattr(choice, "delta", None)
                     if delta is not None:
                         if delta.content:
@@ -229,6 +240,12 @@ class OpenAIChat:
                         finish = choice.finish_reason
         finally:
             stream.close()
+        if chunks and not choices:
+            raise ModelError(f"model call to {self.endpoint} failed: the response has no choices")
+        if finish is None:
+            # Every complete answer ends with a finish reason; a server that
+            # closes the connection mid-stream must not pass for a short reply.
+            raise _StreamCut()
         calls = [
             ToolCall(s["id"] or f"call_{i}", s["name"], s["arguments"])
             for i, s in sorted(slots.items())
