@@ -151,7 +151,8 @@ class Agent:
             toolbox = self.memory.toolbox(user_id, session_id, run.run_id) if self.memory else None
             response, usage = self._answer(context.messages(), toolbox, forward, new)
         except KeyboardInterrupt:
-            self._end(run, "cancelled", new, streamed, started, error="cancelled by the user")
+            partial = _unfinished(streamed, new)
+            self._end(run, "cancelled", new, partial, started, error="cancelled by the user")
             raise RunCancelled("cancelled") from None
         except PartialResponseError as exc:
             self._end(run, "error", new, [exc.partial], started, error=str(exc))
@@ -160,7 +161,8 @@ class Agent:
             self._end(run, "error", new, [], started, error=str(exc))
             raise
         except BaseException as exc:
-            self._end(run, "error", new, streamed, started, error=type(exc).__name__)
+            partial = _unfinished(streamed, new)
+            self._end(run, "error", new, partial, started, error=type(exc).__name__)
             raise
         duration = _ms_since(started)
         finished = self.db.finish_run(
@@ -299,6 +301,13 @@ class Agent:
         assert self._jobs is not None
         while (job := self._jobs.get()) is not None:
             job()
+
+
+def _unfinished(streamed: list[str], new: list[dict[str, Any]]) -> list[str]:
+    """The streamed text of the round that did not finish; earlier rounds are in ``new``."""
+    text = "".join(streamed)
+    done = "".join(m.get("content") or "" for m in new if m.get("role") == "assistant")
+    return [text[len(done) :]] if text.startswith(done) else [text]
 
 
 def _ms_since(started: float) -> int:
