@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from typing import Annotated, Any
 
@@ -16,7 +17,9 @@ from .commands import memories as memories_cmd
 from .commands import sessions as sessions_cmd
 from .commands import summarize as summarize_cmd
 from .commands.common import AppState, state
-from .errors import AgentCliError, ExitStatus
+from .config import db_path
+from .errors import AgentCliError, ExitStatus, StoreError
+from .render import safe_text
 
 
 class CliError(typer.TyperException):
@@ -27,7 +30,8 @@ class CliError(typer.TyperException):
         self.exit_code = int(error.exit_status)
 
     def show(self, file: Any = None) -> None:
-        typer.echo(f"agentcli: error: {self.message}", file=file or sys.stderr)
+        # Messages can carry text from a server or the database: made inert.
+        typer.echo(f"agentcli: error: {safe_text(self.message)}", file=file or sys.stderr)
 
 
 def _debug(ctx: typer.Context) -> bool:
@@ -56,6 +60,14 @@ class AgentGroup(TyperGroup):
             if _debug(ctx):
                 raise
             raise CliError(exc) from None
+        except sqlite3.Error as exc:
+            # The database failed after it was opened (read-only file, damaged
+            # page, locked too long): one line naming the file.
+            if _debug(ctx):
+                raise
+            obj = ctx.obj
+            name = db_path(obj.db_override if isinstance(obj, AppState) else None)
+            raise CliError(StoreError(f"database {name}: {exc}")) from None
         finally:
             obj = ctx.obj
             if isinstance(obj, AppState):
@@ -133,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if os.environ.get("AGENTCLI_DEBUG") or "--traceback" in sys.argv:
             raise
-        first = str(exc).splitlines()[0] if str(exc) else ""
+        first = safe_text(str(exc).splitlines()[0]) if str(exc) else ""
         sys.stderr.write(
             f"agentcli: error: unexpected {type(exc).__name__}: {first} "
             "(run again with --traceback for details)\n"

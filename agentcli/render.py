@@ -77,11 +77,11 @@ class Env:
 
     # -- small outputs --------------------------------------------------------
     def error(self, message: str) -> None:
-        self.stderr.write(f"agentcli: error: {message}\n")
+        self.stderr.write(f"agentcli: error: {safe_text(message)}\n")
         self.stderr.flush()
 
     def warning(self, message: str) -> None:
-        self.stderr.write(f"agentcli: warning: {message}\n")
+        self.stderr.write(f"agentcli: warning: {safe_text(message)}\n")
         self.stderr.flush()
 
     def info(self, message: str) -> None:
@@ -91,7 +91,7 @@ class Env:
 
             self.err_console().print(Text(safe_text(message), style="dim"))
         else:
-            self.stderr.write(message + "\n")
+            self.stderr.write(safe_text(message) + "\n")
             self.stderr.flush()
 
     def print_json(self, data: Any) -> None:

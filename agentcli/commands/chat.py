@@ -19,10 +19,21 @@ def new_session_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def read_stdin(st: AppState) -> str:
-    """Piped text, decoded as UTF-8; invalid bytes become U+FFFD with a warning."""
+def read_stdin(st: AppState, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """Piped text, decoded as UTF-8; invalid bytes become U+FFFD with a warning.
+
+    Reading stops once the input is certainly over ``limit`` characters (a
+    character is at most 4 bytes), so endless input is refused, not buffered.
+    """
     stream = st.env.stdin
-    raw = stream.buffer.read() if hasattr(stream, "buffer") else stream.read()
+    if hasattr(stream, "buffer"):
+        raw = stream.buffer.read(4 * limit + 1)
+        over = len(raw) > 4 * limit
+    else:
+        raw = stream.read(limit + 1)
+        over = len(raw) > limit
+    if over:
+        raise UsageError(f"standard input is longer than the limit of {limit:,} characters")
     if isinstance(raw, str):
         return raw
     try:
