@@ -46,9 +46,14 @@ class Error:
 
 @dataclass
 class Drop:
-    """Close the connection: before any answer, or mid-stream after ``text``."""
+    """Close the connection: before any answer, or mid-stream after ``text``.
+
+    With ``streamed`` the stream begins (headers, a first empty chunk) before
+    the close even when ``text`` is empty.
+    """
 
     text: str = ""
+    streamed: bool = False
 
 
 @dataclass
@@ -95,15 +100,21 @@ def echo(request: dict[str, Any]) -> Step:
 
 
 class ChatServer:
-    def __init__(self, default: Callable[[dict[str, Any]], Step] = echo):
+    """``chunked``: streamed answers use chunked transfer encoding, as most real
+    servers do, so a dropped stream is a protocol error rather than an early end."""
+
+    def __init__(self, default: Callable[[dict[str, Any]], Step] = echo, *, chunked: bool = False):
         self.default = default
+        self.chunked = chunked
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._steps: list[Step | Callable[[dict[str, Any]], Step]] = []
         self._lock = threading.Lock()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._http.daemon_threads = True
-        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -204,7 +215,7 @@ class ChatServer:
                     self.end_headers()
                     self.wfile.write(step.body)
                     return
-                if isinstance(step, Drop) and not step.text:
+                if isinstance(step, Drop) and not step.text and not step.streamed:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
@@ -249,9 +260,18 @@ class ChatServer:
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")
                 self.send_header("cache-control", "no-cache")
-                self.send_header("connection", "close")
+                if server.chunked:
+                    self.send_header("transfer-encoding", "chunked")
+                else:
+                    self.send_header("connection", "close")
                 self.end_headers()
                 self.close_connection = True
+
+                def write(data: bytes) -> None:
+                    if server.chunked:
+                        data = b"%x\r\n%s\r\n" % (len(data), data)
+                    self.wfile.write(data)
+                    self.wfile.flush()
 
                 def send(choices, usage=None):
                     chunk = {
@@ -263,13 +283,12 @@ class ChatServer:
                     }
                     if usage is not None:
                         chunk["usage"] = usage
-                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                    self.wfile.flush()
+                    write(f"data: {json.dumps(chunk)}\n\n".encode())
 
                 send([{"index": 0, "delta": {"role": "assistant", "content": ""}}])
                 if isinstance(step, Drop):
-                    send([{"index": 0, "delta": {"content": step.text}}])
-                    self.wfile.flush()
+                    if step.text:
+                        send([{"index": 0, "delta": {"content": step.text}}])
                     self.connection.shutdown(2)
                     return
                 completion = 10
@@ -310,8 +329,9 @@ class ChatServer:
                             "total_tokens": pt + completion,
                         },
                     )
-                self.wfile.write(b"data: [DONE]\n\n")
-                self.wfile.flush()
+                write(b"data: [DONE]\n\n")
+                if server.chunked:
+                    write(b"")  # the last, empty chunk
 
         return Handler
 
