@@ -1,0 +1,252 @@
+"""Model faults: retries with backoff, cut streams, timeouts and malformed answers."""
+
+import json
+import sqlite3
+
+import pytest
+from chat_server import ChatServer, Drop, Error, Hang, Raw, Text, ToolCalls
+
+from agentcli import Agent, OpenAIChat
+from agentcli.errors import ModelError
+from agentcli.model import PartialResponseError
+from agentcli.tools import Tool, Toolbox
+
+
+def stored(db):
+    return db.execute(
+        "SELECT r.status, m.role, m.content FROM messages m JOIN runs r ON r.id = m.run_pk "
+        "ORDER BY m.run_pk, m.seq"
+    ).fetchall()
+
+
+def sse(*chunks) -> bytes:
+    """An SSE body from chunk dicts (or raw strings), ended by [DONE]."""
+    lines = [c if isinstance(c, str) else json.dumps(c) for c in chunks]
+    return "".join(f"data: {line}\n\n" for line in [*lines, "[DONE]"]).encode()
+
+
+def chunk(delta=None, finish=None, **extra):
+    choice = {"index": 0, "delta": delta or {}, "finish_reason": finish}
+    return {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"} | {
+        "choices": [choice]
+    } | extra
+
+
+@pytest.fixture(params=[False, True], ids=["close-delimited", "chunked"])
+def any_server(request, monkeypatch):
+    """The scripted server with both ways of ending a streamed body."""
+    with ChatServer(chunked=request.param) as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
+        yield srv
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    """The delays the model client waits between attempts."""
+    import agentcli.model
+
+    waited = []
+    monkeypatch.setattr(agentcli.model.time, "sleep", waited.append)
+    return waited
+
+
+# -- retries ------------------------------------------------------------------
+def test_429_500_503_are_retried_with_growing_delays(server, db, sleeps):
+    model = OpenAIChat("m", base_url=server.url, retry_delay=0.1, max_attempts=4)
+    plain = {}
+    server.script(Error(429, headers=plain), Error(500, headers=plain), Error(503, headers=plain))
+    assert Agent(model=model, db=db).run("x", user_id="u", session_id="s").content == "echo: x"
+    assert (len(server.requests), len(sleeps)) == (4, 3)
+    # 0.1 s doubling each time, with up to ±20 % jitter.
+    assert all(0.8 <= wait / (0.1 * 2**i) <= 1.2 for i, wait in enumerate(sleeps))
+
+
+def test_a_retry_after_header_sets_the_delay(server, db, sleeps):
+    server.script(Error(429, headers={"retry-after-ms": "250"}))
+    model = OpenAIChat("m", base_url=server.url)
+    Agent(model=model, db=db).run("x", user_id="u", session_id="s")
+    assert sleeps == [0.25]
+
+
+def test_retrying_stops_when_the_next_wait_would_pass_the_time_budget(server, db, sleeps):
+    server.script(Error(503, headers={"retry-after": "10"}))
+    model = OpenAIChat("m", base_url=server.url, max_retry_seconds=5)
+    with pytest.raises(ModelError, match="HTTP 503 injected failure$"):
+        Agent(model=model, db=db).run("x", user_id="u", session_id="s")
+    assert (len(server.requests), sleeps) == (1, [])
+
+
+def test_client_errors_are_not_retried(server, db, sleeps):
+    server.script(Error(401, "bad key"))
+    with pytest.raises(ModelError, match="HTTP 401 bad key"):
+        Agent(model=OpenAIChat("m", base_url=server.url), db=db).run(
+            "x", user_id="u", session_id="s"
+        )
+    assert (len(server.requests), sleeps) == (1, [])
+
+
+@pytest.mark.parametrize("drop", [Drop(), Drop(streamed=True)], ids=["at-once", "mid-stream"])
+def test_a_dropped_connection_before_any_text_is_retried(any_server, db, drop):
+    model = OpenAIChat("m", base_url=any_server.url, retry_delay=0.01)
+    any_server.script(drop, drop, Text("made it"))
+    result = Agent(model=model, db=db).run("x", user_id="u", session_id="s")
+    assert (result.content, len(any_server.requests)) == ("made it", 3)
+
+
+# -- a stream cut after part of the reply ----------------------------------------
+def test_a_stream_cut_after_partial_text_is_stored_as_error_with_the_partial_reply(
+    any_server, db
+):
+    model = OpenAIChat("m", base_url=any_server.url, retry_delay=0.01)
+    agent = Agent(model=model, db=db)
+    any_server.script(Drop(text="Half a rep"))
+    with pytest.raises(PartialResponseError) as caught:
+        agent.run("tell me", user_id="u", session_id="s")
+    assert caught.value.partial == "Half a rep"
+    assert len(any_server.requests) == 1  # text was shown: never retried
+    assert stored(db) == [("error", "user", "tell me"), ("error", "assistant", "Half a rep")]
+    (error,) = db.execute("SELECT error FROM runs").fetchone()
+    assert error.startswith(f"model call to {any_server.url} failed: ")
+
+
+def test_a_cut_run_stays_out_of_later_context(any_server, db):
+    agent = Agent(model=OpenAIChat("m", base_url=any_server.url), db=db)
+    agent.run("kept", user_id="u", session_id="s")
+    any_server.script(Drop(text="Half a rep"))
+    with pytest.raises(PartialResponseError):
+        agent.run("cut", user_id="u", session_id="s")
+    agent.run("next", user_id="u", session_id="s")
+    sent = [m["content"] for m in any_server.requests[-1]["messages"][1:]]
+    assert sent == ["kept", "echo: kept", "next"]
+
+
+def test_a_cut_stream_through_the_cli_shows_the_partial_reply_and_one_line(
+    run_cli, server, agentcli_home
+):
+    server.script(Drop(text="Half a rep"))
+    out = run_cli("chat", "-s", "t", "tell me")
+    assert (out.returncode, out.stdout.decode()) == (1, "Half a rep\n")
+    assert out.stderr.decode() == (
+        f"agentcli: error: model call to {server.url} failed: the connection closed before "
+        "the reply was complete (your message was kept in session t)\n"
+    )
+
+
+# -- a server that never answers ---------------------------------------------------
+def test_a_server_that_never_answers_hits_the_timeout_with_one_line(
+    run_cli, server, agentcli_home
+):
+    server.script(Hang(30))
+    out = run_cli("chat", "-s", "t", "hello?", env={"AGENTCLI_TIMEOUT": "0.5"})
+    assert (out.returncode, out.stdout) == (1, b"")
+    assert out.stderr.decode() == (
+        f"agentcli: error: model call to {server.url} failed: no answer within 0.5 s "
+        "(your message was kept in session t)\n"
+    )
+    conn = sqlite3.connect(agentcli_home / "agentcli.db")
+    assert conn.execute("SELECT status FROM runs").fetchall() == [("error",)]
+
+
+def test_the_timeout_also_comes_from_the_config_file(run_cli, server, agentcli_home):
+    agentcli_home.mkdir()
+    (agentcli_home / "config.toml").write_text("timeout = 0.5\n")
+    server.script(Hang(30))
+    out = run_cli("chat", "-s", "t", "hello?")
+    assert "failed: no answer within 0.5 s" in out.stderr.decode()
+
+
+# -- malformed answers ---------------------------------------------------------------
+MALFORMED_WHOLE = {
+    "not-json": (Raw(b"{not json"), "malformed response (JSONDecodeError)"),
+    "html": (Raw(b"<html>oops</html>", "text/html"), "the response has no choices"),
+    "no-choices": (Raw(b'{"id": "x", "object": "chat.completion"}'), "the response has no choices"),
+    "empty-choices": (Raw(b'{"id": "x", "choices": []}'), "the response has no choices"),
+    "choice-without-message": (
+        Raw(b'{"id": "x", "choices": [{"index": 0}]}'),
+        "malformed response (AttributeError)",
+    ),
+}
+
+
+@pytest.mark.parametrize("step,cause", MALFORMED_WHOLE.values(), ids=MALFORMED_WHOLE)
+def test_malformed_json_answers_fail_the_run_cleanly(server, db, step, cause):
+    model = OpenAIChat("m", base_url=server.url, stream=False)
+    server.script(step)
+    with pytest.raises(ModelError) as caught:
+        Agent(model=model, db=db).run("x", user_id="u", session_id="s")
+    assert str(caught.value) == f"model call to {server.url} failed: {cause}"
+    assert stored(db) == [("error", "user", "x")]
+
+
+MALFORMED_STREAMS = {
+    "bad-json": (sse("{not json"), "malformed response (JSONDecodeError)", ""),
+    "bad-json-after-text": (
+        sse(chunk({"content": "Hel"}), "{not json"),
+        "malformed response (JSONDecodeError)",
+        "Hel",
+    ),
+    "no-choices": (
+        sse({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}),
+        "the response has no choices",
+        "",
+    ),
+}
+
+
+@pytest.mark.parametrize("body,cause,partial", MALFORMED_STREAMS.values(), ids=MALFORMED_STREAMS)
+def test_malformed_streams_fail_the_run_cleanly(server, db, body, cause, partial):
+    server.script(Raw(body, sse=True))
+    with pytest.raises(ModelError) as caught:
+        Agent(model=OpenAIChat("m", base_url=server.url), db=db).run(
+            "x", user_id="u", session_id="s"
+        )
+    assert str(caught.value) == f"model call to {server.url} failed: {cause}"
+    assert stored(db) == [("error", "user", "x")] + (
+        [("error", "assistant", partial)] if partial else []
+    )
+
+
+def test_a_stream_without_a_finish_reason_is_retried_like_a_cut(server, db):
+    server.script(Raw(sse(chunk({"content": ""})), sse=True), Text("whole"))
+    model = OpenAIChat("m", base_url=server.url, retry_delay=0.01)
+    assert Agent(model=model, db=db).run("x", user_id="u", session_id="s").content == "whole"
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+def test_an_unknown_finish_reason_is_accepted(server, db, stream):
+    server.script(Text("odd but fine", finish_reason="galaxy_brain"))
+    model = OpenAIChat("m", base_url=server.url, stream=stream)
+    result = Agent(model=model, db=db).run("x", user_id="u", session_id="s")
+    assert result.content == "odd but fine"
+    assert stored(db)[-1] == ("completed", "assistant", "odd but fine")
+
+
+def test_malformed_answers_through_the_cli_are_one_line_and_exit_1(run_cli, server):
+    server.script(Raw(sse("{not json"), sse=True))
+    out = run_cli("chat", "-s", "t", "x")
+    assert out.returncode == 1
+    assert out.stderr.decode() == (
+        f"agentcli: error: model call to {server.url} failed: malformed response "
+        "(JSONDecodeError) (your message was kept in session t)\n"
+    )
+
+
+# -- tool calls whose arguments are not JSON --------------------------------------------
+def test_tool_call_arguments_that_are_not_json_go_back_to_the_model_as_an_error(agent, server):
+    notes = []
+    toolbox = Toolbox(
+        [Tool("note", "Keep a note.", {"type": "object"}, lambda text: notes.append(text) or "ok")]
+    )
+    server.script(ToolCalls([("note", '{"text": "unterminated')]), Text("sorry"))
+    response, _ = agent._answer([{"role": "user", "content": "x"}], toolbox, lambda t: None, [])
+    tool_message = server.requests[1]["messages"][-1]
+    assert tool_message["role"] == "tool"
+    assert tool_message["content"].startswith("error: arguments are not valid JSON")
+    assert (response.content, notes) == ("sorry", [])
+
+
+def test_tool_calls_that_were_not_offered_are_dropped_and_the_run_completes(agent, server, db):
+    server.script(ToolCalls([("rm_rf", "{{{not json")], text="Hmm."))
+    result = agent.run("x", user_id="u", session_id="s")
+    assert result.content == "Hmm."
+    assert stored(db) == [("completed", "user", "x"), ("completed", "assistant", "Hmm.")]
