@@ -222,7 +222,9 @@ class ReplyStream:
         if self._live is not None:
             self._live.update(self._renderable())
         else:
-            self.env.stdout.write(text)
+            # Piped: the reply as is. A terminal without Markdown (--no-markdown,
+            # NO_COLOR) still gets no escape sequences from the model.
+            self.env.stdout.write(safe_text(text) if self.env.stdout_isatty else text)
             self.env.stdout.flush()
 
     @property
