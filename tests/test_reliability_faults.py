@@ -27,9 +27,11 @@ def sse(*chunks) -> bytes:
 
 def chunk(delta=None, finish=None, **extra):
     choice = {"index": 0, "delta": delta or {}, "finish_reason": finish}
-    return {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"} | {
-        "choices": [choice]
-    } | extra
+    return (
+        {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+        | {"choices": [choice]}
+        | extra
+    )
 
 
 @pytest.fixture(params=[False, True], ids=["close-delimited", "chunked"])
@@ -94,9 +96,7 @@ def test_a_dropped_connection_before_any_text_is_retried(any_server, db, drop):
 
 
 # -- a stream cut after part of the reply ----------------------------------------
-def test_a_stream_cut_after_partial_text_is_stored_as_error_with_the_partial_reply(
-    any_server, db
-):
+def test_a_stream_cut_after_partial_text_is_stored_as_error_with_the_partial_reply(any_server, db):
     model = OpenAIChat("m", base_url=any_server.url, retry_delay=0.01)
     agent = Agent(model=model, db=db)
     any_server.script(Drop(text="Half a rep"))
@@ -133,9 +133,7 @@ def test_a_cut_stream_through_the_cli_shows_the_partial_reply_and_one_line(
 
 
 # -- a server that never answers ---------------------------------------------------
-def test_a_server_that_never_answers_hits_the_timeout_with_one_line(
-    run_cli, server, agentcli_home
-):
+def test_a_server_that_never_answers_hits_the_timeout_with_one_line(run_cli, server, agentcli_home):
     server.script(Hang(30))
     out = run_cli("chat", "-s", "t", "hello?", env={"AGENTCLI_TIMEOUT": "0.5"})
     assert (out.returncode, out.stdout) == (1, b"")

@@ -101,12 +101,12 @@ def test_nul_bytes_are_kept_exactly(run_cli, server, agentcli_home):
 
 # -- user and session ids -----------------------------------------------------------
 ODD_IDS = {
-    "quotes": ("o'brien \"the\" `user`", "it's \"42\""),
+    "quotes": ('o\'brien "the" `user`', 'it\'s "42"'),
     "spaces": ("  sarah  smith ", " thread 42 "),
     "unicode": ("ユーザー😀", "séssion-ß-Ω"),
     "long": ("u" * 500, "s" * 500),
     "sql": ("x' OR '1'='1", "'); DROP TABLE runs; --"),
-    "placeholders": ("%s %d {0} ?1 :name", "* NEAR(a b) OR \"c\""),
+    "placeholders": ("%s %d {0} ?1 :name", '* NEAR(a b) OR "c"'),
 }
 
 
@@ -317,7 +317,6 @@ def test_a_read_only_database_file_is_one_line_naming_it(server, tmp_path, read_
     out = run_unprivileged("chat", "-s", "t", "x", home=home)
     assert (out.returncode, out.stderr.decode()) == (
         1,
-        f"agentcli: error: database {home / 'agentcli.db'}: attempt to write a readonly "
-        "database\n",
+        f"agentcli: error: database {home / 'agentcli.db'}: attempt to write a readonly database\n",
     )
     assert digest(home / "agentcli.db") == before

@@ -113,9 +113,7 @@ class SqlSources:
 
     def __init__(self, trees: list[ast.Module]):
         self.constants: set[str] = set()
-        self.functions = {
-            n.name for t in trees for n in t.body if isinstance(n, ast.FunctionDef)
-        }
+        self.functions = {n.name for t in trees for n in t.body if isinstance(n, ast.FunctionDef)}
         module_assigns = [
             n for t in trees for n in t.body if isinstance(n, ast.Assign | ast.AnnAssign)
         ]
@@ -213,9 +211,7 @@ def unsafe_sql(sources: dict[str, str]) -> tuple[list[str], int]:
     for name, tree in trees.items():
         # Database.execute() passes its text through; its callers are checked.
         functions = [
-            n
-            for n in ast.walk(tree)
-            if isinstance(n, ast.FunctionDef) and n.name not in SQL_CALLS
+            n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name not in SQL_CALLS
         ]
         for function in functions:
             for call in ast.walk(function):
@@ -242,12 +238,12 @@ def test_no_sql_in_the_store_is_built_from_input():
 @pytest.mark.parametrize(
     "body",
     [
-        'conn.execute(f"SELECT * FROM t WHERE name = \'{name}\'")',
-        'conn.execute("SELECT * FROM t WHERE name = \'%s\'" % name)',
-        'conn.execute("SELECT * FROM t WHERE name = \'{}\'".format(name))',
+        "conn.execute(f\"SELECT * FROM t WHERE name = '{name}'\")",
+        "conn.execute(\"SELECT * FROM t WHERE name = '%s'\" % name)",
+        "conn.execute(\"SELECT * FROM t WHERE name = '{}'\".format(name))",
         'sql = "SELECT * FROM t WHERE "\n    sql += name\n    conn.execute(sql)',
         'where = ("a = 1", name) if name else ("", 1)\n    conn.execute(where[1])',
-        'conn.execute(self.query)',
+        "conn.execute(self.query)",
     ],
 )
 def test_the_sql_check_catches_sql_built_from_input(body):
