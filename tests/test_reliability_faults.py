@@ -25,13 +25,9 @@ def sse(*chunks) -> bytes:
     return "".join(f"data: {line}\n\n" for line in [*lines, "[DONE]"]).encode()
 
 
-def chunk(delta=None, finish=None, **extra):
-    choice = {"index": 0, "delta": delta or {}, "finish_reason": finish}
-    return (
-        {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
-        | {"choices": [choice]}
-        | extra
-    )
+def chunk(delta: dict, finish: str | None = None) -> dict:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return {"id": "c", "object": "chat.completion.chunk", "created": 1, "choices": [choice]}
 
 
 @pytest.fixture(params=[False, True], ids=["close-delimited", "chunked"])
