@@ -7,7 +7,7 @@ import pytest
 from chat_server import ChatServer, Drop, Error, Hang, Raw, Text, ToolCalls
 
 from agentcli import Agent, OpenAIChat
-from agentcli.errors import ModelError
+from agentcli.errors import ModelError, RunCancelled
 from agentcli.model import PartialResponseError
 from agentcli.tools import Tool, Toolbox
 
@@ -244,3 +244,27 @@ def test_tool_calls_that_were_not_offered_are_dropped_and_the_run_completes(agen
     result = agent.run("x", user_id="u", session_id="s")
     assert result.content == "Hmm."
     assert stored(db) == [("completed", "user", "x"), ("completed", "assistant", "Hmm.")]
+
+
+# -- a run interrupted while the reply streams ------------------------------------------
+def test_ctrl_c_while_a_reply_streams_keeps_the_shown_part_as_cancelled(agent, server, db):
+    server.script(Text("Once upon a time", chunk=5))
+    seen = []
+
+    def interrupt_after_two(text):
+        seen.append(text)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(RunCancelled):
+        agent.run("story", user_id="u", session_id="s", on_text=interrupt_after_two)
+    assert stored(db) == [("cancelled", "user", "story"), ("cancelled", "assistant", "Once upon ")]
+
+
+def test_an_interrupted_later_round_keeps_only_its_own_partial_text():
+    from agentcli.agent import _unfinished
+
+    first = {"role": "assistant", "content": "Let me look.", "tool_calls": [{"id": "c"}]}
+    done = [first, {"role": "tool", "tool_call_id": "c", "content": "42"}]
+    assert _unfinished(["Let me", " look.", "It is", " 4"], done) == ["It is 4"]
+    assert _unfinished(["Let me", " look."], done) == [""]
