@@ -10,19 +10,26 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 # C0/C1 control characters other than newline and tab, which could move the
-# cursor, change colours or set window titles if written to a terminal.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# cursor, change colours or set window titles if written to a terminal, and
+# the Unicode direction overrides and isolates, which could reorder what is shown.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def safe_text(text: str | None) -> str:
-    """Text made inert for a terminal: control characters shown as ``\\xNN``."""
+    """Text made inert for a terminal: control characters shown as ``\\xNN``/``\\uNNNN``."""
     if not text:
         return ""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _CONTROL.sub(_visible, text)
 
 
 @dataclass
@@ -220,7 +227,8 @@ class ReplyStream:
     def feed(self, text: str) -> None:
         self.parts.append(text)
         if self._live is not None:
-            self._live.update(self._renderable())
+            if len(self.parts) == 1:  # from the spinner to the text; then Live redraws
+                self._live.update(self._renderable())
         else:
             # Piped: the reply as is. A terminal without Markdown (--no-markdown,
             # NO_COLOR) still gets no escape sequences from the model.
@@ -236,7 +244,7 @@ class ReplyStream:
             from rich.spinner import Spinner
 
             return Spinner("dots", text=self._spinner_text, style="dim")
-        return _Tail(markdown(self.text))
+        return _Tail(lambda: markdown(self.text))
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
@@ -249,16 +257,20 @@ class ReplyStream:
 
 
 class _Tail:
-    """A renderable showing only the last lines of another that fit the screen."""
+    """A renderable showing only the last lines of another that fit the screen.
 
-    def __init__(self, inner: Any):
-        self.inner = inner
+    ``make`` builds the inner renderable when drawn (at most the refresh rate),
+    not on every streamed piece.
+    """
+
+    def __init__(self, make: Callable[[], Any]):
+        self.make = make
 
     def __rich_console__(self, console: Any, options: Any):
         from rich.segment import Segment
 
         height = max(console.size.height - 2, 3)
-        lines = console.render_lines(self.inner, options, pad=False)
+        lines = console.render_lines(self.make(), options, pad=False)
         for line in lines[-height:]:
             yield from line
             yield Segment.line()

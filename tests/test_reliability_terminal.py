@@ -101,3 +101,9 @@ def test_a_dim_notice_in_a_terminal_shows_markup_literally():
     env, _ = terminal_env()
     env.info("[red]not red[/red] \x1b[5m")
     assert visible(env.stderr.getvalue()) == "[red]not red[/red] \\x1b[5m"
+
+
+def test_direction_overrides_are_shown_as_escapes():
+    from agentcli.render import safe_text
+
+    assert safe_text("abc\u202edef\u2066") == "abc\\u202edef\\u2066"
