@@ -58,10 +58,6 @@ class Selection:
     memories: list[Memory]
     complete: bool
 
-    @property
-    def tokens(self) -> int:
-        return sum(len(m.memory) for m in self.memories) // CHARS_PER_TOKEN
-
 
 def keywords(message: str) -> list[str]:
     """The words of a message worth searching for, in order, without repeats."""

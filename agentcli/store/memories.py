@@ -38,7 +38,7 @@ def _memory(row: Sequence[Any]) -> Memory:
         id=row[0],
         user_id=row[1],
         memory=row[2],
-        topics=json.loads(row[3]),
+        topics=json.loads(row[3]) if row[3] != "[]" else [],
         created_at=row[4],
         updated_at=row[5],
         created_session_id=row[6],
@@ -83,15 +83,15 @@ class MemoryQueries(Database):
 
         ``match`` must be a safe FTS5 query (see ``fts_query``).
         """
+        # Ranks ids alone, then reads the winners: sorting whole rows costs more.
         sql = (
-            f"SELECT {_COLS}, {_BM25} AS score FROM memories_fts "
-            "JOIN memories m ON m.id = memories_fts.rowid "
-            "WHERE memories_fts MATCH ? AND m.user_id = ? ORDER BY score LIMIT ?"
+            f"SELECT {_COLS}, best.score FROM ("
+            f"SELECT memories_fts.rowid AS id, {_BM25} AS score FROM memories_fts "
+            "JOIN memories u ON u.id = memories_fts.rowid "
+            "WHERE memories_fts MATCH ? AND u.user_id = ? ORDER BY score LIMIT ?"
+            ") best JOIN memories m ON m.id = best.id ORDER BY best.score"
         )
-        try:
-            rows = self.execute(sql, (match, user_id, limit)).fetchall()
-        except sqlite3.OperationalError:
-            return []
+        rows = self.execute(sql, (match, user_id, limit)).fetchall()
         return [(_memory(r), r[-1]) for r in rows]
 
     def recent_memories(self, user_id: str, max_chars: int) -> tuple[list[Memory], bool]:
@@ -124,10 +124,7 @@ class MemoryQueries(Database):
             "SELECT ?, count(*) FROM memories_fts WHERE memories_fts MATCH ?" for _ in words
         )
         params = [part for word in words for part in (word, fts_query(word))]
-        try:
-            return dict(self.execute(sql, tuple(params)).fetchall())
-        except sqlite3.OperationalError:
-            return {}
+        return dict(self.execute(sql, tuple(params)).fetchall())
 
     def memory_events(self, user_id: str, memory_id: int) -> list[MemoryEvent]:
         """What happened to a memory, oldest first (also after it was deleted)."""
