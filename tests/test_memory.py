@@ -115,6 +115,14 @@ def test_memory_model_is_used_for_the_manager(server, db, model):
     assert [r["model"] for r in server.requests] == ["test-model", "memory-model"]
 
 
+def test_streamed_tool_call_fragments_are_assembled(agentic, server, db):
+    text = "Sarah's favourite café is Kaffebrenneriet on Grünerløkka."
+    server.script(ToolCalls([("add_memory", {"memory": text, "topics": ["places"]})]), Text("ok"))
+    agentic.run("x", user_id="sarah", session_id="t")
+    assert server.requests[0]["stream"] is True
+    assert [(m.memory, m.topics) for m in db.list_memories("sarah")] == [(text, ["places"])]
+
+
 def test_non_streamed_tool_calls(server, db):
     model = OpenAIChat("m", base_url=server.url, stream=False)
     agent = Agent(model=model, db=db, enable_agentic_memory=True)
