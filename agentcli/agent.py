@@ -226,7 +226,7 @@ class Agent:
                     )
                 context.history = self.db.context_runs(session.pk, limit=limit, after_run_pk=after)
         if self.memory is not None:
-            context.memories = self.memory.context_block(user_id, message)
+            context.memories, context.recalled = self.memory.context_blocks(user_id, message)
         return context
 
     def _answer(

@@ -21,6 +21,9 @@ class Context:
     memories: str | None = None
     history: list[list[Message]] = field(default_factory=list)
     message: str = ""
+    # Memories chosen for this message alone: sent just before it, after the
+    # history, so that everything before them stays the same from turn to turn.
+    recalled: str | None = None
 
     def system_prompt(self) -> str:
         parts = [self.instructions.strip()]
@@ -37,5 +40,7 @@ class Context:
         out: list[dict[str, Any]] = [{"role": "system", "content": self.system_prompt()}]
         for run in self.history:
             out.extend(m.to_chat() for m in run)
+        if self.recalled:
+            out.append({"role": "system", "content": self.recalled.strip()})
         out.append({"role": "user", "content": self.message})
         return out

@@ -44,6 +44,14 @@ class NotFoundError(AgentCliError):
     """A session, run or memory named by the user does not exist for that user."""
 
 
+class DuplicateMemoryError(AgentCliError):
+    """Another memory of the same user already says the same thing."""
+
+    def __init__(self, message: str, memory_id: int):
+        super().__init__(message)
+        self.memory_id = memory_id
+
+
 class ModelError(AgentCliError):
     """The model endpoint failed after every retry."""
 

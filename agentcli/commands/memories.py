@@ -2,6 +2,212 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
+from ..errors import UsageError
+from ..memory_edit import forget, import_rows, remember, revise
+from ..recall import search_memories
+from ..render import print_table
+from ..store import Memory, MemoryEvent
+from .common import AppState, JsonOption, UserOption, YesOption, confirm, state
+
 app = typer.Typer(no_args_is_help=True, help="List, search, add, edit and delete user memories.")
+
+TopicsOption = Annotated[
+    list[str] | None, typer.Option("--topic", "-t", help="A topic; repeat for several.")
+]
+IdArgument = Annotated[int, typer.Argument(help="The memory's id.", show_default=False)]
+
+
+def memory_json(memory: Memory) -> dict[str, Any]:
+    return {
+        "id": memory.id,
+        "user_id": memory.user_id,
+        "memory": memory.memory,
+        "topics": memory.topics,
+        "created_at": memory.created_at,
+        "updated_at": memory.updated_at,
+    }
+
+
+def event_json(event: MemoryEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "memory_id": event.memory_id,
+        "user_id": event.user_id,
+        "action": event.action,
+        "before": event.before,
+        "after": event.after,
+        "actor": event.actor,
+        "run_id": event.run_id,
+        "created_at": event.created_at,
+    }
+
+
+def show(st: AppState, memories: list[Memory], json_: bool, user_id: str) -> None:
+    if json_:
+        st.env.print_json([memory_json(m) for m in memories])
+    elif not memories:
+        st.env.info(f"no memories for user {user_id}")
+    else:
+        rows = [[str(m.id), m.memory, ", ".join(m.topics), m.updated_at] for m in memories]
+        print_table(st.env, ["id", "memory", "topics", "updated"], rows)
+
+
+def say(st: AppState, text: str, data: Any, json_: bool) -> None:
+    if json_:
+        st.env.print_json(data)
+    else:
+        st.env.stdout.write(text + "\n")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    user: UserOption = None,
+    topic: Annotated[str | None, typer.Option(help="Only memories with this topic.")] = None,
+    json_: JsonOption = False,
+) -> None:
+    """List a user's memories, oldest first."""
+    st = state(ctx)
+    user_id = st.user(user)
+    tag = " ".join(topic.lower().split()) if topic is not None else None
+    show(st, st.db().list_memories(user_id, topic=tag), json_, user_id)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="Words to look for.")],
+    user: UserOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="Most results to show.")] = 20,
+    json_: JsonOption = False,
+) -> None:
+    """Search a user's memories, best match first."""
+    st = state(ctx)
+    user_id = st.user(user)
+    show(st, search_memories(st.db(), user_id, query, limit), json_, user_id)
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="The memory, e.g. 'Sarah prefers email.'")],
+    topic: TopicsOption = None,
+    user: UserOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """Add a memory (an identical one is not stored twice)."""
+    st = state(ctx)
+    memory, added = remember(st.db(), st.user(user), text, topic)
+    text = f"added memory {memory.id}" if added else f"memory {memory.id} already says that"
+    say(st, text, memory_json(memory), json_)
+
+
+@app.command()
+def edit(
+    ctx: typer.Context,
+    memory_id: IdArgument,
+    text: Annotated[str, typer.Argument(help="The memory's new text.")],
+    topic: TopicsOption = None,
+    user: UserOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """Rewrite a memory; --topic replaces its topics."""
+    st = state(ctx)
+    memory = revise(st.db(), st.user(user), memory_id, text, topic)
+    say(st, f"updated memory {memory.id}", memory_json(memory), json_)
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    memory_id: IdArgument,
+    user: UserOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """Delete one memory."""
+    st = state(ctx)
+    memory = forget(st.db(), st.user(user), memory_id)
+    say(st, f"deleted memory {memory.id}", memory_json(memory), json_)
+
+
+@app.command()
+def clear(
+    ctx: typer.Context,
+    user: UserOption = None,
+    yes: YesOption = False,
+    json_: JsonOption = False,
+) -> None:
+    """Delete all of a user's memories (no other user's)."""
+    st = state(ctx)
+    user_id = st.user(user)
+    db = st.db()
+    count = db.count_memories(user_id)
+    if count and not confirm(st, f"Delete all {count} memories of user {user_id}?", yes):
+        raise typer.Exit(1)
+    deleted = db.clear_memories(user_id, actor="user") if count else 0
+    say(
+        st,
+        f"deleted {deleted} memories of user {user_id}",
+        {"user_id": user_id, "deleted": deleted},
+        json_,
+    )
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    memory_id: IdArgument,
+    user: UserOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """Show how a memory was added, changed and deleted."""
+    st = state(ctx)
+    events = st.db().memory_events(st.user(user), memory_id)
+    if json_:
+        st.env.print_json([event_json(e) for e in events])
+        return
+    rows = [
+        [e.created_at, e.action, e.actor, (e.run_id or "")[:12], e.after or e.before or ""]
+        for e in events
+    ]
+    print_table(st.env, ["when", "action", "actor", "run", "memory"], rows)
+
+
+@app.command()
+def export(ctx: typer.Context, user: UserOption = None) -> None:
+    """Write a user's memories to stdout as JSON (what `import` reads)."""
+    st = state(ctx)
+    st.env.print_json([memory_json(m) for m in st.db().list_memories(st.user(user))])
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="A JSON file from `export`; - for stdin.")],
+    user: UserOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """Import memories for a user; those already stored are skipped."""
+    st = state(ctx)
+    user_id = st.user(user)
+    try:
+        raw = st.env.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+        data = json.loads(raw)
+    except OSError as exc:
+        raise UsageError(f"cannot read {file}: {exc.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{file} is not valid JSON: {exc}") from None
+    rows = import_rows(data)
+    added = st.db().import_memories(user_id, rows, actor="user")
+    say(
+        st,
+        f"imported {added} memories for user {user_id} ({len(rows) - added} already there)",
+        {"user_id": user_id, "added": added, "skipped": len(rows) - added},
+        json_,
+    )

@@ -89,8 +89,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX model_calls_by_session ON model_calls (session_pk);
         CREATE INDEX model_calls_by_run ON model_calls (run_pk);
 
+        -- AUTOINCREMENT: a memory id is never reused, so an id the model or
+        -- the user still holds cannot silently name a newer memory, and
+        -- memory_events of a deleted memory never mix with another's.
         CREATE TABLE memories (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             user_id TEXT NOT NULL,
             memory TEXT NOT NULL,
             normalized TEXT NOT NULL,
@@ -105,7 +108,8 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE INDEX memories_by_user_updated ON memories (user_id, updated_at);
         CREATE VIRTUAL TABLE memories_fts USING fts5 (
-            memory, topics, content = 'memories', content_rowid = 'id'
+            memory, topics, content = 'memories', content_rowid = 'id',
+            tokenize = 'porter unicode61'
         );
         CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
             INSERT INTO memories_fts (rowid, memory, topics)

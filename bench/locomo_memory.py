@@ -1,0 +1,141 @@
+"""Memory selection on LoCoMo: is the memory a question needs in the context?
+
+Each conversation's ``observation`` facts become one user's memories (in
+conversation order, so "recent" means late in the conversation). Each question
+of categories 1-4 is asked as the user's message. A question counts as
+covered when a memory whose dialogue id is among its evidence ids is in the
+context. Compared: all memories, the most recent that fit the budget, and
+agentcli's selection. Then the time to choose among 10,000 memories.
+
+    python bench/locomo_memory.py [PATH] [--budget 1500]
+
+PATH defaults to ../shared/data/locomo/locomo-dev.json from the repository
+root. The data (CC BY-NC 4.0) is read from there, never copied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from agentcli.recall import CHARS_PER_TOKEN, select_memories
+from agentcli.store import Memory, SqliteDb
+from agentcli.store.memories import normalize_memory
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "locomo" / "locomo-dev.json"
+CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+SCALE = 10_000
+_DIA = re.compile(r"D:?(\d+):(\d+)")
+
+
+def dia_ids(value: object) -> set[str]:
+    """Dialogue ids in any of the dataset's spellings ('D1:3', 'D8:6; D9:17', 'D:11:26')."""
+    return {f"D{a}:{b}" for a, b in _DIA.findall(json.dumps(value))}
+
+
+def facts(conversation: dict) -> list[tuple[str, set[str]]]:
+    """(fact, dialogue ids) in conversation order."""
+    out = []
+    sessions = conversation["observation"]
+    for key in sorted(sessions, key=lambda k: int(re.findall(r"\d+", k)[0])):
+        for speaker_facts in sessions[key].values():
+            for text, ids in speaker_facts:
+                out.append((text, dia_ids(ids)))
+    return out
+
+
+def load(db: SqliteDb, user_id: str, items: list[tuple[str, set[str]]]) -> dict[str, set[str]]:
+    """Import the facts with increasing timestamps; returns normalized text -> dia ids."""
+    start = datetime(2023, 1, 1, tzinfo=UTC)
+    rows, sources = [], {}
+    for i, (text, ids) in enumerate(items):
+        stamp = (start + timedelta(minutes=i)).isoformat().replace("+00:00", "Z")
+        rows.append({"memory": text, "created_at": stamp})
+        sources.setdefault(normalize_memory(text), set()).update(ids)
+    db.import_memories(user_id, rows, actor="user")
+    return sources
+
+
+def evaluate(data: list[dict], budget: int) -> dict[str, dict]:
+    db = SqliteDb(":memory:")
+    methods: dict[str, Callable[[str, str], list[Memory]]] = {
+        "all memories": lambda user, q: db.list_memories(user),
+        "most recent that fit": lambda user, q: db.recent_memories(user, budget * CHARS_PER_TOKEN)[
+            0
+        ],
+        "agentcli selection": lambda user, q: select_memories(db, user, q, budget).memories,
+    }
+    stats = {name: {"hit": {c: 0 for c in CATEGORIES}, "tokens": []} for name in methods}
+    asked = {c: 0 for c in CATEGORIES}
+    for conversation in data:
+        user = conversation["sample_id"]
+        sources = load(db, user, facts(conversation))
+        for qa in conversation["qa"]:
+            category = qa["category"]
+            if category not in CATEGORIES:
+                continue
+            asked[category] += 1
+            evidence = dia_ids(qa.get("evidence", []))
+            for name, choose in methods.items():
+                chosen = choose(user, qa["question"])
+                stats[name]["tokens"].append(sum(len(m.memory) for m in chosen) // CHARS_PER_TOKEN)
+                if any(sources[normalize_memory(m.memory)] & evidence for m in chosen):
+                    stats[name]["hit"][category] += 1
+    for entry in stats.values():
+        entry["share"] = {c: entry["hit"][c] / asked[c] for c in CATEGORIES}
+        entry["overall"] = sum(entry["hit"].values()) / sum(asked.values())
+        entry["mean_tokens"] = statistics.mean(entry["tokens"])
+    stats["_asked"] = asked
+    return stats
+
+
+def selection_time(data: list[dict], budget: int) -> tuple[float, float, int]:
+    """Median and 95th percentile ms to choose among SCALE memories of one user."""
+    pool = [text for conversation in data for text, _ in facts(conversation)]
+    rows = [{"memory": f"{pool[i % len(pool)]} (note {i // len(pool)})"} for i in range(SCALE)]
+    db = SqliteDb(":memory:")
+    db.import_memories("many", rows, actor="user")
+    questions = [qa["question"] for c in data for qa in c["qa"] if qa["category"] in CATEGORIES]
+    times = []
+    for question in questions:
+        started = time.perf_counter()
+        select_memories(db, "many", question, budget)
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.95)], db.count_memories("many")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", nargs="?", default=str(DEFAULT_DATA))
+    parser.add_argument("--budget", type=int, default=1500, help="token budget (chars / 4)")
+    args = parser.parse_args()
+    data = json.loads(Path(args.path).read_text())
+    stats = evaluate(data, args.budget)
+    asked = stats.pop("_asked")
+    memories = sum(len(facts(c)) for c in data)
+    print(
+        f"LoCoMo: {len(data)} conversations, {memories} observation memories, "
+        f"{sum(asked.values())} questions (categories 1-4), budget {args.budget} tokens\n"
+    )
+    head = " | ".join(f"{CATEGORIES[c]} ({asked[c]})" for c in CATEGORIES)
+    print(f"| memories in context | covered | {head} | tokens per question |")
+    print("|---|---:|" + "---:|" * len(CATEGORIES) + "---:|")
+    for name, entry in stats.items():
+        cells = " | ".join(f"{entry['share'][c]:.1%}" for c in CATEGORIES)
+        print(f"| {name} | {entry['overall']:.1%} | {cells} | {entry['mean_tokens']:,.0f} |")
+    median, p95, count = selection_time(data, args.budget)
+    print(
+        f"\nChoosing among {count:,} memories of one user: median {median:.2f} ms, p95 {p95:.2f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

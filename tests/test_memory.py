@@ -1,0 +1,256 @@
+import json
+
+import pytest
+from chat_server import Error, Text, ToolCalls
+
+from agentcli import Agent, OpenAIChat
+from agentcli.memory import KNOWN_HEADING, KNOWN_INTRO, TURN_HEADING, MemoryManager
+from agentcli.recall import select_memories
+
+SEED = "My name is Sarah and I prefer email over phone."
+FACT = "Sarah prefers email over phone."
+
+
+@pytest.fixture
+def agentic(model, db):
+    return Agent(model=model, db=db, enable_agentic_memory=True)
+
+
+@pytest.fixture
+def automatic(model, db):
+    warnings = []
+    agent = Agent(model=model, db=db, update_memory_on_run=True, on_warning=warnings.append)
+    agent.warnings = warnings
+    return agent
+
+
+def system(request):
+    return request["messages"][0]["content"]
+
+
+def tool_results(request):
+    return [m["content"] for m in request["messages"] if m["role"] == "tool"]
+
+
+def test_agentic_seed_scenario(agentic, server, db):
+    server.script(ToolCalls([("add_memory", {"memory": FACT, "topics": ["contact"]})]), Text("Hi!"))
+    result = agentic.run(SEED, user_id="sarah", session_id="thread-42")
+    assert result.memory_changes == [f"memory added: {FACT}"]
+    assert tool_results(server.requests[1]) == ["added memory 1"]
+    agentic.run("What's the best way to reach me?", user_id="sarah", session_id="thread-43")
+    assert f"- [1] {FACT}" in system(server.requests[2])
+    agentic.run("What's the best way to reach me?", user_id="bob", session_id="thread-43")
+    assert FACT not in json.dumps(server.requests[3])
+
+
+def test_agentic_memory_records_its_session_run_and_actor(agentic, server, db):
+    server.script(ToolCalls([("add_memory", {"memory": FACT})]), Text("Hi!"))
+    result = agentic.run(SEED, user_id="sarah", session_id="thread-42")
+    memory = db.get_memory("sarah", 1)
+    assert (memory.created_session_id, memory.created_run_id) == ("thread-42", result.run_id)
+    assert db.execute("SELECT actor, run_id FROM memory_events").fetchall() == [
+        ("agent", result.run_id)
+    ]
+
+
+def test_automatic_seed_scenario(automatic, server, db):
+    server.script(Text("Noted, Sarah."), ToolCalls([("add_memory", {"memory": FACT})]))
+    result = automatic.run(SEED, user_id="sarah", session_id="thread-42")
+    assert (result.content, result.memory_changes) == ("Noted, Sarah.", [f"memory added: {FACT}"])
+    assert "tools" not in server.requests[0]
+    manager_input = server.requests[1]["messages"][1]["content"]
+    assert f"<user>\n{SEED}\n</user>\n<assistant>\nNoted, Sarah.\n</assistant>" in manager_input
+    automatic.run("What's the best way to reach me?", user_id="sarah", session_id="thread-43")
+    assert f"- {FACT}" in system(server.requests[2])
+    automatic.run("What's the best way to reach me?", user_id="bob", session_id="thread-43")
+    assert FACT not in json.dumps(server.requests[4])
+    assert automatic.warnings == []
+
+
+def test_automatic_call_is_recorded_as_a_memory_model_call(automatic, server, db):
+    server.script(Text("Noted."), ToolCalls([("add_memory", {"memory": FACT})]))
+    automatic.run(SEED, user_id="sarah", session_id="thread-42")
+    assert db.execute(
+        "SELECT purpose, status, model, input_tokens > 0, output_tokens FROM model_calls"
+    ).fetchall() == [("memory", "completed", "test-model", 1, 10)]
+    assert db.execute("SELECT actor FROM memory_events").fetchall() == [("manager",)]
+
+
+def test_manager_sees_known_memories_with_ids_and_updates_them(automatic, server, db):
+    db.add_memory("sarah", "Sarah lives in Oslo.", [], actor="user")
+    server.script(
+        Text("Enjoy Bergen!"),
+        ToolCalls([("update_memory", {"memory_id": 1, "memory": "Sarah lives in Bergen."})]),
+    )
+    result = automatic.run("I moved to Bergen.", user_id="sarah", session_id="s")
+    assert "- [1] Sarah lives in Oslo." in server.requests[1]["messages"][1]["content"]
+    assert db.get_memory("sarah", 1).memory == "Sarah lives in Bergen."
+    assert result.memory_changes == ["memory updated: Sarah lives in Bergen."]
+
+
+def test_manager_reads_its_tool_errors_in_a_second_call(automatic, server, db):
+    server.script(
+        Text("ok"), ToolCalls([("delete_memory", {"memory_id": 5})]), Text("none"), Text("next")
+    )
+    automatic.run("Forget my address.", user_id="sarah", session_id="s")
+    assert tool_results(server.requests[2]) == ["error: no memory 5"]
+    assert len(server.requests) == 3
+
+
+def test_manager_failure_only_warns(automatic, server, db):
+    server.script(Text("Noted."), Error(400, "bad model"))
+    result = automatic.run(SEED, user_id="sarah", session_id="s")
+    assert result.content == "Noted."
+    assert automatic.warnings == [
+        f"memory update failed: model call to {server.url} failed: HTTP 400 bad model"
+    ]
+    assert db.execute("SELECT purpose, status FROM model_calls").fetchall() == [("memory", "error")]
+    assert db.execute("SELECT status FROM runs").fetchall() == [("completed",)]
+
+
+def test_memory_model_is_used_for_the_manager(server, db, model):
+    manager = OpenAIChat("memory-model", base_url=server.url, retry_delay=0.01)
+    agent = Agent(model=model, db=db, update_memory_on_run=True, memory_model=manager)
+    agent.run("hi", user_id="u", session_id="s")
+    assert [r["model"] for r in server.requests] == ["test-model", "memory-model"]
+
+
+def test_streamed_tool_call_fragments_are_assembled(agentic, server, db):
+    text = "Sarah's favourite café is Kaffebrenneriet on Grünerløkka."
+    server.script(ToolCalls([("add_memory", {"memory": text, "topics": ["places"]})]), Text("ok"))
+    agentic.run("x", user_id="sarah", session_id="t")
+    assert server.requests[0]["stream"] is True
+    assert [(m.memory, m.topics) for m in db.list_memories("sarah")] == [(text, ["places"])]
+
+
+def test_non_streamed_tool_calls(server, db):
+    model = OpenAIChat("m", base_url=server.url, stream=False)
+    agent = Agent(model=model, db=db, enable_agentic_memory=True)
+    server.script(ToolCalls([("add_memory", {"memory": FACT})]), Text("Hi!"))
+    assert agent.run(SEED, user_id="sarah", session_id="t").content == "Hi!"
+    assert [m.memory for m in db.list_memories("sarah")] == [FACT]
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (("add_memory", '{"memory": "Sarah li'), "error: arguments are not valid JSON"),
+        (("add_memory", {"memory": 42}), "error: memory must be a string"),
+        (("add_memory", {"text": FACT}), "error: bad arguments for add_memory"),
+        (("add_memory", {"memory": "   "}), "error: a memory must not be empty"),
+        (("add_memory", {"memory": FACT, "topics": [1]}), "error: topics must be a list"),
+        (("update_memory", {"memory_id": 99, "memory": "x"}), "error: no memory 99"),
+        (("delete_memory", {"memory_id": "one"}), "error: memory_id must be an integer"),
+        (("launch_rockets", {}), "error: unknown tool 'launch_rockets'; available: add_memory"),
+    ],
+)
+def test_model_mistakes_become_error_results(agentic, server, db, call, error):
+    server.script(ToolCalls([call]), Text("Sorry."))
+    result = agentic.run(SEED, user_id="sarah", session_id="t")
+    assert result.content == "Sorry." and result.memory_changes == []
+    assert tool_results(server.requests[1])[0].startswith(error)
+    assert db.count_memories("sarah") == 0
+    assert db.execute("SELECT count(*) FROM memory_events").fetchone() == (0,)
+
+
+def test_another_users_memory_cannot_be_changed_by_tools(agentic, server, db):
+    db.add_memory("sarah", FACT, [], actor="user")
+    server.script(
+        ToolCalls(
+            [
+                ("update_memory", {"memory_id": 1, "memory": "Bob was here."}),
+                ("delete_memory", {"memory_id": 1}),
+                ("search_memories", {"query": "email"}),
+            ]
+        ),
+        Text("Done."),
+    )
+    agentic.run("Change memory 1.", user_id="bob", session_id="t")
+    assert tool_results(server.requests[1]) == [
+        "error: no memory 1",
+        "error: no memory 1",
+        "no memories match",
+    ]
+    assert [m.memory for m in db.list_memories("sarah")] == [FACT]
+
+
+def test_search_tool_returns_ids(agentic, server, db):
+    db.add_memory("sarah", FACT, ["contact"], actor="user")
+    server.script(ToolCalls([("search_memories", {"query": "how to email her"})]), Text("ok"))
+    agentic.run("x", user_id="sarah", session_id="t")
+    assert tool_results(server.requests[1]) == [f"[1] {FACT} (topics: contact)"]
+
+
+def test_duplicate_add_tells_the_model(agentic, server, db):
+    db.add_memory("sarah", FACT, [], actor="user")
+    server.script(ToolCalls([("add_memory", {"memory": FACT.upper()})]), Text("ok"))
+    result = agentic.run("x", user_id="sarah", session_id="t")
+    assert tool_results(server.requests[1]) == ["memory 1 already says that; nothing was added"]
+    assert result.memory_changes == [] and db.count_memories("sarah") == 1
+
+
+def test_tool_calls_travel_with_the_history(agentic, server, db):
+    server.script(ToolCalls([("add_memory", {"memory": FACT})]), Text("Hi!"))
+    agentic.run(SEED, user_id="sarah", session_id="t")
+    agentic.run("And?", user_id="sarah", session_id="t")
+    roles = [m["role"] for m in server.requests[2]["messages"]]
+    assert roles == ["system", "user", "assistant", "tool", "assistant", "user"]
+    assert server.requests[2]["messages"][2]["tool_calls"][0]["function"]["name"] == "add_memory"
+
+
+def test_memory_off_offers_no_tools_and_no_block(agent, server, db):
+    db.add_memory("tester", FACT, [], actor="user")
+    agent.run("hi", user_id="tester", session_id="t")
+    assert "tools" not in server.requests[0] and FACT not in system(server.requests[0])
+
+
+def test_all_memories_that_fit_are_in_the_system_prompt(db):
+    db.add_memory("sarah", "Likes tea.", [], actor="user")
+    db.add_memory("sarah", FACT, [], actor="user")
+    manager = MemoryManager(db, model=None, agentic=False, automatic=True)
+    assert manager.context_blocks("sarah", "anything") == (
+        f"{KNOWN_HEADING}\n\n{KNOWN_INTRO}\n\n- Likes tea.\n- {FACT}",
+        None,
+    )
+
+
+def test_no_memories_in_automatic_mode_add_nothing(db):
+    manager = MemoryManager(db, model=None, agentic=False, automatic=True)
+    assert manager.context_blocks("sarah", "hi") == (None, None)
+
+
+def test_chosen_memories_go_just_before_the_message_and_the_prompt_stays(server, db, model):
+    rows = [{"memory": f"Sarah noted fact number {i} about the weather."} for i in range(300)]
+    db.import_memories("sarah", [{"memory": "Sarah's dog is called Biscuit."}] + rows, actor="user")
+    agent = Agent(model=model, db=db, update_memory_on_run=True, memory_token_budget=100)
+    server.default = lambda request: Text("none")
+    agent.run("What is my dog called?", user_id="sarah", session_id="t")
+    agent.run("Is it raining?", user_id="sarah", session_id="t")
+    first, second = server.requests[0]["messages"], server.requests[2]["messages"]
+    assert first[0] == second[0]
+    assert first[-2]["role"] == "system" and first[-2]["content"].startswith(TURN_HEADING)
+    assert "- Sarah's dog is called Biscuit." in first[-2]["content"]
+    assert "Biscuit" not in second[-2]["content"]
+
+
+def test_selection_among_10000_keeps_the_memory_the_message_is_about(db):
+    rows = [{"memory": f"Sarah mentioned detail {i} of her week at work."} for i in range(10_000)]
+    db.import_memories("sarah", rows[:5000], actor="user")
+    db.add_memory("sarah", "Sarah's dog is called Biscuit.", ["pets"], actor="user")
+    db.import_memories("sarah", rows[5000:], actor="user")
+    chosen = select_memories(db, "sarah", "What is my dog called?", 1500)
+    assert "Sarah's dog is called Biscuit." in [m.memory for m in chosen.memories]
+    assert chosen.complete is False
+    assert sum(len(m.memory) for m in chosen.memories) <= 1500 * 4
+
+
+def test_recency_fills_what_relevance_leaves(db):
+    db.import_memories("sarah", [{"memory": f"Old fact {i}."} for i in range(10)], actor="user")
+    chosen = select_memories(db, "sarah", "nothing matches", 6)  # 24 characters
+    assert [m.memory for m in chosen.memories] == ["Old fact 8.", "Old fact 9."]
+
+
+def test_get_user_memories(agentic, db):
+    db.add_memory("sarah", FACT, [], actor="user")
+    assert [m.memory for m in agentic.get_user_memories(user_id="sarah")] == [FACT]
+    assert agentic.get_user_memories(user_id="bob") == []
