@@ -21,6 +21,7 @@ _COLS = (
     "m.id, m.user_id, m.memory, m.topics, m.created_at, m.updated_at, "
     "m.created_session_id, m.created_run_id, m.updated_session_id, m.updated_run_id"
 )
+_TERM_COUNT = "SELECT ?, count(*) FROM memories_fts WHERE memories_fts MATCH ?"
 _EVENT_COLS = "id, memory_id, user_id, action, before, after, actor, run_id, created_at"
 # Column weights for BM25: a word in the memory text counts more than in its topics.
 _BM25 = "bm25(memories_fts, 1.0, 0.5)"
@@ -120,9 +121,7 @@ class MemoryQueries(Database):
         tokenizer (so "painted" counts the memories saying "paint")."""
         if not words:
             return {}
-        sql = " UNION ALL ".join(
-            "SELECT ?, count(*) FROM memories_fts WHERE memories_fts MATCH ?" for _ in words
-        )
+        sql = " UNION ALL ".join([_TERM_COUNT] * len(words))
         params = [part for word in words for part in (word, fts_query(word))]
         return dict(self.execute(sql, tuple(params)).fetchall())
 
