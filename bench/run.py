@@ -37,7 +37,7 @@ CACHE = HERE / ".cache"
 RESULTS = HERE / "results"
 README = HERE.parent / "README.md"
 REPS = {
-    "full": {"startup": 30, "chat": 20, "agents": 100, "sizes": 100, "selection": 500},
+    "full": {"startup": 40, "chat": 30, "agents": 200, "sizes": 200, "selection": 500},
     "quick": {"startup": 10, "chat": 8, "agents": 30, "sizes": 30, "selection": 100},
 }
 STEPS = ("startup", "chat", "agents", "sizes", "selection")
