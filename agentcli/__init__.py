@@ -2,11 +2,38 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from .agent import Agent, RunResult  # noqa: E402
-from .errors import AgentCliError  # noqa: E402
-from .model import OpenAIChat  # noqa: E402
-from .store import SqliteDb  # noqa: E402
-
 __all__ = ["Agent", "AgentCliError", "OpenAIChat", "RunResult", "SqliteDb", "__version__"]
+
+# Exported names are imported on first use, so that `import agentcli.cli` (every
+# command) does not load the agent, the model client and the store up front.
+_EXPORTS = {
+    "Agent": ".agent",
+    "RunResult": ".agent",
+    "AgentCliError": ".errors",
+    "OpenAIChat": ".model",
+    "SqliteDb": ".store",
+}
+
+if TYPE_CHECKING:
+    from .agent import Agent, RunResult
+    from .errors import AgentCliError
+    from .model import OpenAIChat
+    from .store import SqliteDb
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        from importlib import import_module
+
+        value = getattr(import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

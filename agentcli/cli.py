@@ -1,7 +1,7 @@
 """The ``agentcli`` command: parse, call the core, render, map errors to exit statuses."""
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: Typer would then evaluate the
+# root options' annotations from strings at every start (about 5 ms).
 import os
 import sqlite3
 import sys
@@ -11,15 +11,15 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
-from .commands import chat as chat_cmd
-from .commands import config as config_cmd
-from .commands import memories as memories_cmd
-from .commands import sessions as sessions_cmd
-from .commands import summarize as summarize_cmd
-from .commands.common import AppState, state
+from .commands import LazyCommands
 from .config import db_path
 from .errors import AgentCliError, ExitStatus, StoreError
 from .render import safe_text
+
+# Start-up cost matters (scripts call agentcli in loops): this module imports
+# typer and light standard modules only; each command's module is imported
+# when that command runs (see commands/__init__.py), heavy packages (openai,
+# prompt_toolkit, Rich) inside the functions that use them.
 
 
 class CliError(typer.TyperException):
@@ -36,11 +36,24 @@ class CliError(typer.TyperException):
 
 def _debug(ctx: typer.Context) -> bool:
     obj = ctx.find_root().obj
-    return bool(os.environ.get("AGENTCLI_DEBUG")) or (isinstance(obj, AppState) and obj.traceback)
+    return bool(os.environ.get("AGENTCLI_DEBUG")) or bool(getattr(obj, "traceback", False))
 
 
 class AgentGroup(TyperGroup):
-    """The root group: turns expected failures into one-line errors."""
+    """The root group: commands loaded on use; expected failures as one-line errors."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.commands = LazyCommands(dict(self.commands))
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return list(self.commands)
+
+    def format_commands(self, ctx: typer.Context, formatter: Any) -> None:
+        """The command list from the table in commands/__init__.py: nothing imported."""
+        rows = [(name, self.commands.help(name)) for name in self.commands]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         # Standalone mode (``app()``, typer's CliRunner) reports errors the way
@@ -66,12 +79,12 @@ class AgentGroup(TyperGroup):
             if _debug(ctx):
                 raise
             obj = ctx.obj
-            name = db_path(obj.db_override if isinstance(obj, AppState) else None)
+            name = db_path(getattr(obj, "db_override", None))
             raise CliError(StoreError(f"database {name}: {exc}")) from None
         finally:
-            obj = ctx.obj
-            if isinstance(obj, AppState):
-                obj.close()
+            close = getattr(ctx.obj, "close", None)
+            if close is not None:
+                close()
 
 
 app = typer.Typer(
@@ -108,16 +121,11 @@ def root(
     ] = False,
 ) -> None:
     """A command-line chat tool whose agent remembers."""
+    from .commands.common import state
+
     st = state(ctx)
     st.db_override = db
     st.traceback = traceback
-
-
-app.command(name="chat")(chat_cmd.chat)
-app.add_typer(sessions_cmd.app, name="sessions")
-app.add_typer(memories_cmd.app, name="memories")
-app.add_typer(config_cmd.app, name="config")
-app.command(name="summarize")(summarize_cmd.summarize)
 
 
 def main(argv: list[str] | None = None) -> None:

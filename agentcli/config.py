@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -187,6 +186,10 @@ def _validate(settings: Settings) -> None:
 
 def read_config_file(path: Path | None = None) -> dict[str, Any]:
     path = path or config_path()
+    if not path.exists():
+        return {}
+    import tomllib  # a few ms: only when there is a file to read
+
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)

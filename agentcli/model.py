@@ -192,8 +192,26 @@ class OpenAIChat:
             kwargs["temperature"] = self.temperature
         return kwargs
 
+    def _post(self, body: dict[str, Any], *, stream: bool = True) -> Any:
+        """POST /chat/completions with a body that is plain JSON already.
+
+        The same call as ``chat.completions.create`` without its per-call
+        conversion of typed parameters, which walks every message and costs
+        milliseconds per call once a history is in the context.
+        """
+        from openai import Stream
+        from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+        return self.client().post(
+            "/chat/completions",
+            body=body,
+            cast_to=ChatCompletion,
+            stream=stream,
+            stream_cls=Stream[ChatCompletionChunk],
+        )
+
     def _once(self, messages, tools) -> ModelResponse:
-        resp = self.client().chat.completions.create(**self._request(messages, tools))
+        resp = self._post(self._request(messages, tools), stream=False)
         if not getattr(resp, "choices", None):
             raise ModelError(f"model call to {self.endpoint} failed: the response has no choices")
         choice = resp.choices[0]
@@ -213,9 +231,7 @@ class OpenAIChat:
 
     def _stream(self, messages, tools, forward: Callable[[str], None]) -> ModelResponse:
         request = self._request(messages, tools)
-        stream = self.client().chat.completions.create(
-            **request, stream=True, stream_options={"include_usage": True}
-        )
+        stream = self._post({**request, "stream": True, "stream_options": {"include_usage": True}})
         parts: list[str] = []
         slots: dict[int, dict[str, str]] = {}
         usage = Usage()

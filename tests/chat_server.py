@@ -154,6 +154,7 @@ class ChatServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # small writes go out at once (no 40 ms stalls)
 
             def setup(self) -> None:
                 super().setup()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..config import Settings, db_path, load_settings
 from ..render import Env
-from ..store import SqliteDb
+
+if TYPE_CHECKING:
+    from ..store import SqliteDb
 
 UserOption = Annotated[
     str | None,
@@ -33,6 +35,8 @@ class AppState:
 
     def db(self) -> SqliteDb:
         if self._db is None:
+            from ..store import SqliteDb
+
             self._db = SqliteDb(db_path(self.db_override))
         return self._db
 

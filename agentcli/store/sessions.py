@@ -17,6 +17,11 @@ _SESSION_COLS = (
     "(SELECT count(*) FROM runs r WHERE r.session_pk = s.id), "
     "s.summary, s.summary_through, s.summary_updated_at"
 )
+# The same without counting the session's runs (0): a count walks all of them,
+# and the per-run path must cost the same in a session of any length.
+_SESSION_COLS_UNCOUNTED = _SESSION_COLS.replace(
+    "(SELECT count(*) FROM runs r WHERE r.session_pk = s.id)", "0"
+)
 _RUN_COLS = (
     "id, run_id, session_pk, status, model, input_tokens, output_tokens, error, "
     "started_at, finished_at, duration_ms"
@@ -65,6 +70,7 @@ class SessionQueries(Database):
         return found
 
     def ensure_session(self, user_id: str, session_id: str) -> Session:
+        """The session, created if new; on every run's path, so its ``runs`` is not counted."""
         with self.transaction() as conn:
             now = utcnow()
             conn.execute(
@@ -72,7 +78,12 @@ class SessionQueries(Database):
                 "VALUES (?, ?, ?, ?)",
                 (user_id, session_id, now, now),
             )
-            return self.require_session(user_id, session_id)
+            row = conn.execute(
+                f"SELECT {_SESSION_COLS_UNCOUNTED} FROM sessions s "
+                "WHERE s.user_id = ? AND s.session_id = ?",
+                (user_id, session_id),
+            ).fetchone()
+        return _session(row)
 
     def latest_session(self, user_id: str) -> Session | None:
         row = self.execute(

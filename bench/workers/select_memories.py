@@ -1,0 +1,61 @@
+"""Time the memory manager choosing memories for a message's context.
+
+Usage: ``select_memories.py DB USER REPS``; prints one JSON object. Calls
+``MemoryManager.context_block(user_id, message)`` with messages made of
+words from the user's own memories; "pending" when it chooses nothing.
+"""
+
+import json
+import random
+import sqlite3
+import statistics
+import sys
+import time
+
+from agentcli import OpenAIChat, SqliteDb
+
+db_path, user, reps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+
+def messages(count: int) -> list[str]:
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    texts = [r[0] for r in conn.execute("SELECT memory FROM memories WHERE user_id = ?", (user,))]
+    conn.close()
+    rng = random.Random(7)
+    out = []
+    for _ in range(count):
+        words = rng.choice(texts).rstrip(".").split()[2:]
+        out.append("What do you remember about " + " ".join(rng.sample(words, min(3, len(words)))))
+    return out
+
+
+def main() -> dict:
+    try:
+        from agentcli.memory import MemoryManager
+
+        db = SqliteDb(db_path)
+        model = OpenAIChat("bench-model", base_url="http://127.0.0.1:9/v1")
+        manager = MemoryManager(db, model=model, agentic=True, automatic=False, token_budget=1500)
+        asked = messages(reps + 10)
+        for message in asked[:10]:  # warm-up
+            manager.context_block(user, message)
+        timings, sizes = [], []
+        for message in asked[10:]:
+            started = time.perf_counter()
+            block = manager.context_block(user, message)
+            timings.append((time.perf_counter() - started) * 1000)
+            sizes.append(len(block or ""))
+    except Exception as exc:
+        return {"status": "error", "error": f"{type(exc).__name__}: {exc}"[:200]}
+    if not any(sizes):
+        return {"status": "pending", "error": "context_block chose no memories"}
+    return {
+        "status": "ok",
+        "median_ms": statistics.median(timings),
+        "p90_ms": statistics.quantiles(timings, n=10)[-1],
+        "runs": len(timings),
+        "median_block_chars": statistics.median(sizes),
+    }
+
+
+print(json.dumps(main()))

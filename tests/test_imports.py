@@ -1,0 +1,71 @@
+"""What each command imports (not timed: the timings are in bench/)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("openai", "prompt_toolkit", "rich.markdown")
+
+# Runs the CLI in a fresh interpreter, then reports the modules it loaded.
+PROBE = """
+import json, sys
+args = json.loads(sys.argv[1])
+sys.argv = ["agentcli", *args]
+from agentcli.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+print("\\nMODULES " + json.dumps(sorted(sys.modules)))
+"""
+
+
+def loaded(*args: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True, text=True
+    )
+    return set(json.loads(out.stdout.rsplit("MODULES ", 1)[1]))
+
+
+def heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.startswith(HEAVY))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--help",), ("sessions", "list"), ("memories", "list", "--user", "sarah")],
+)
+def test_command_imports_no_heavy_package(args):
+    assert heavy(loaded(*args)) == []
+
+
+def test_help_imports_no_command_module_and_no_rich():
+    modules = loaded("--help")
+    assert sorted(m for m in modules if m.startswith(("agentcli.commands.", "rich"))) == []
+
+
+def test_a_command_imports_no_other_command_module():
+    from agentcli.commands import COMMANDS
+
+    modules = loaded("memories", "--help")
+    others = [f"agentcli.commands.{COMMANDS[name][0]}" for name in COMMANDS if name != "memories"]
+    assert "agentcli.commands.memories" in modules
+    assert sorted(modules & set(others)) == []
+
+
+def test_importing_the_package_loads_no_submodule():
+    out = subprocess.run(
+        [sys.executable, "-c", "import json, sys, agentcli; print(json.dumps(list(sys.modules)))"],
+        capture_output=True,
+        text=True,
+    )
+    assert [m for m in json.loads(out.stdout) if m.startswith("agentcli.")] == []
+
+
+def test_exported_names_load_on_first_use():
+    import agentcli
+
+    assert agentcli.SqliteDb.__name__ == "SqliteDb"
+    assert set(agentcli.__all__) <= set(dir(agentcli))
