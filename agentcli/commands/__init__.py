@@ -21,7 +21,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "sessions": ("sessions", "app", "List, show, rename, delete, export and search sessions."),
     "memories": ("memories", "app", "List, search, add, edit and delete user memories."),
-    "summarize": ("summarize", "summarize", "Bring a session's summary up to date and print it."),
+    "summarize": (
+        "summarize",
+        "summarize",
+        "Bring a session's summary up to date with every completed run and print it.",
+    ),
     "config": ("config", "app", "Show the configuration file and settings."),
 }
 

@@ -19,8 +19,9 @@ _SESSION_COLS = (
 )
 # The same without counting the session's runs (0): a count walks all of them,
 # and the per-run path must cost the same in a session of any length.
-_SESSION_COLS_UNCOUNTED = _SESSION_COLS.replace(
-    "(SELECT count(*) FROM runs r WHERE r.session_pk = s.id)", "0"
+_SESSION_COLS_UNCOUNTED = (
+    "s.id, s.user_id, s.session_id, s.name, s.created_at, s.updated_at, 0, "
+    "s.summary, s.summary_through, s.summary_updated_at"
 )
 _RUN_COLS = (
     "id, run_id, session_pk, status, model, input_tokens, output_tokens, error, "
