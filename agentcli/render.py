@@ -283,23 +283,7 @@ def markdown(text: str) -> Any:
 
 
 def print_table(env: Env, columns: list[str], rows: list[list[str]]) -> None:
-    """A table on stdout: Rich in a terminal; piped, plain aligned columns, one line a row."""
+    """A table of stored text; piped, each row one line (white space folded, controls visible)."""
     if not env.stdout_isatty:
-        cells = [columns] + [[" ".join(safe_text(c).split()) for c in row] for row in rows]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-        for row in cells:
-            env.stdout.write(
-                "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n"
-            )
-        env.stdout.flush()
-        return
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name in columns:
-        table.add_column(name, overflow="fold")
-    for row in rows:
-        table.add_row(*(Text(safe_text(cell)) for cell in row))
-    env.console().print(table)
+        rows = [[safe_text(" ".join(cell.split())) for cell in row] for row in rows]
+    env.table(columns, rows)

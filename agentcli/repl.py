@@ -28,6 +28,8 @@ PROMPT = "› "
 CONTINUATION = "… "
 # Runs shown when entering a session that already has some.
 RECAP_RUNS = 3
+# Recent results watched for memory notices arriving after the reply.
+NOTICE_RESULTS = 5
 
 
 class Repl:
@@ -58,6 +60,9 @@ class Repl:
         self._input = input
         self._output = output
         self._prompting = False
+        # Results whose memory notices may still grow (the automatic memory
+        # manager adds to them in the background), with how many were shown.
+        self._notices: list[tuple[list[str], int]] = []
 
     # -- state used by slash commands ------------------------------------------
     def current(self) -> Session | None:
@@ -118,8 +123,17 @@ class Repl:
         except (RunCancelled, KeyboardInterrupt):
             self.env.info("cancelled")
             return
-        for change in result.memory_changes:
-            self.env.info(change)
+        self._notices.append((result.memory_changes, 0))
+        self.show_notices()
+
+    def show_notices(self) -> None:
+        """Dim one-liners for memory changes not shown yet, including background ones."""
+        kept = []
+        for changes, shown in self._notices[-NOTICE_RESULTS:]:
+            for change in changes[shown:]:
+                self.env.info(change)
+            kept.append((changes, len(changes)))
+        self._notices = kept
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> None:
@@ -129,6 +143,7 @@ class Repl:
         self.recap()
         try:
             while not self.done:
+                self.show_notices()
                 try:
                     line = self._read(prompt)
                 except KeyboardInterrupt:
@@ -138,6 +153,7 @@ class Repl:
                 self.handle(line)
         finally:
             self.agent.wait()
+            self.show_notices()
 
     def _read(self, prompt: Any) -> str:
         if self._input is not None:
@@ -151,6 +167,9 @@ class Repl:
                 return prompt.prompt(PROMPT)
             finally:
                 self._prompting = False
+        # Results whose memory notices may still grow (the automatic memory
+        # manager adds to them in the background), with how many were shown.
+        self._notices: list[tuple[list[str], int]] = []
 
     def _warning(self, text: str) -> None:
         if self._prompting:

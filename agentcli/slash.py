@@ -214,6 +214,46 @@ def summary(repl: Repl, arg: str) -> None:
     repl.env.info(f"covers {found.runs} run(s)")
 
 
+@command("memories", args="[QUERY]", help="What the agent knows about you (or what matches).")
+def memories(repl: Repl, arg: str) -> None:
+    from .recall import search_memories
+    from .render import print_table
+
+    if arg:
+        found = search_memories(repl.db, repl.user_id, arg, 20)
+    else:
+        found = repl.db.list_memories(repl.user_id)
+    if not found:
+        repl.env.info("no memories match" if arg else "no memories yet")
+        return
+    rows = [[str(m.id), m.memory, ", ".join(m.topics)] for m in found]
+    print_table(repl.env, ["ID", "MEMORY", "TOPICS"], rows)
+
+
+@command("remember", args="TEXT", help="Remember a fact about you, in every session.")
+def remember(repl: Repl, arg: str) -> None:
+    from .memory_edit import change_notice
+    from .memory_edit import remember as add
+
+    if not arg:
+        raise UsageError("usage: /remember TEXT")
+    memory, added = add(repl.db, repl.user_id, arg)
+    if added:
+        repl.env.info(change_notice("added", memory) + f" (id {memory.id})")
+    else:
+        repl.env.info(f"already known (id {memory.id}): {memory.memory}")
+
+
+@command("forget", args="ID", help="Delete one of your memories (ids: /memories).")
+def forget(repl: Repl, arg: str) -> None:
+    from .memory_edit import change_notice
+    from .memory_edit import forget as delete
+
+    if not arg.strip().isdigit():
+        raise UsageError("usage: /forget ID (a number; /memories lists them)")
+    repl.env.info(change_notice("deleted", delete(repl.db, repl.user_id, int(arg))))
+
+
 @command("exit", help="Leave (as does Ctrl-D).", aliases=("quit",))
 def exit_(repl: Repl, arg: str) -> None:
     repl.done = True

@@ -148,9 +148,9 @@ def test_unknown_command_says_so(repl):
 def test_help_lists_every_registered_command(repl):
     out, _ = said(repl, "/help")
     assert out.splitlines()[:3] == [
-        "COMMAND          WHAT IT DOES",
-        "/help            List the commands and keys.",
-        "/history [N]     Show the last N runs of this session (default 10).",
+        "COMMAND            WHAT IT DOES",
+        "/help              List the commands and keys.",
+        "/history [N]       Show the last N runs of this session (default 10).",
     ]
     assert all(f"/{name}" in out for name in slash.REGISTRY)
 
@@ -333,3 +333,62 @@ def test_summary_show_calls_no_model(repl, server, db):
     typed(repl, "a" + ENTER + "/summary show" + ENTER)
     assert len(server.requests) == 1
     assert "no summary yet" in repl.env.stderr.getvalue()
+
+
+def test_remember_then_memories_then_forget(repl, db):
+    said(repl, "/remember Sarah prefers email over phone.")
+    memory = db.list_memories("sarah")[0]
+    out, err = said(repl, "/memories")
+    assert out.splitlines() == [
+        "ID  MEMORY                           TOPICS",
+        f"{memory.id}   Sarah prefers email over phone.",
+    ]
+    said(repl, f"/forget {memory.id}")
+    assert db.list_memories("sarah") == []
+    assert err.splitlines()[0] == (
+        f"memory added: Sarah prefers email over phone. (id {memory.id})"
+    )
+    assert repl.env.stderr.getvalue().splitlines()[-1] == (
+        "memory deleted: Sarah prefers email over phone."
+    )
+
+
+def test_memories_query_searches(repl, db):
+    said(repl, "/remember Likes tea.", "/remember Lives in Oslo.")
+    out, _ = said(repl, "/memories oslo")
+    assert "Lives in Oslo." in out and "tea" not in out
+
+
+def test_forget_another_users_memory_is_not_found(repl, db):
+    other, _ = db.add_memory("bob", "Bob's secret.", [], actor="user")
+    _, err = said(repl, f"/forget {other.id}")
+    assert "not found" in err or "no memory" in err
+    assert [m.memory for m in db.list_memories("bob")] == ["Bob's secret."]
+
+
+def test_forget_needs_a_number(repl):
+    assert said(repl, "/forget x")[1] == (
+        "agentcli: error: usage: /forget ID (a number; /memories lists them)\n"
+    )
+
+
+def test_automatic_memory_notice_shows_after_the_reply(model, db, server):
+    from chat_server import ToolCalls
+
+    from agentcli import Agent
+
+    agent = Agent(model=model, db=db, update_memory_on_run=True)
+    env = Env(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO())
+    repl = Repl(
+        AppState(env=env, _db=db),
+        agent,
+        Settings(model="m", memory="automatic"),
+        user_id="sarah",
+        session_id="t",
+    )
+    server.script(
+        Text("Noted."), ToolCalls([("add_memory", {"memory": "Sarah likes tea."})]), Text("done")
+    )
+    typed(repl, "I like tea." + ENTER)
+    assert "memory added: Sarah likes tea." in env.stderr.getvalue()
+    assert [m.memory for m in db.list_memories("sarah")] == ["Sarah likes tea."]
