@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .context import DEFAULT_INSTRUCTIONS, Context
 from .errors import ModelError, RunCancelled, UsageError
 from .liveness import current_owner, owner_alive
-from .model import ModelResponse, OpenAIChat, PartialResponseError
+from .model import ModelResponse, OpenAIChat, PartialResponseError, ToolsRejectedError
 from .store import Memory, Run, Session, SqliteDb, Usage
 from .tools import Toolbox
 
@@ -114,6 +114,7 @@ class Agent:
                 history_runs=num_history_runs if add_history_to_context else 0,
             )
         self._swept = False
+        self._tools_rejected = False
         self._jobs: queue.Queue[Callable[[], None] | None] | None = None
         self._worker: threading.Thread | None = None
 
@@ -239,8 +240,17 @@ class Agent:
         """Call the model, running tool calls until it answers in text."""
         usage = Usage()
         for round_no in range(self.max_tool_rounds + 1):
-            offer = toolbox.specs() if toolbox and round_no < self.max_tool_rounds else None
-            response = self.model.complete(messages + new, tools=offer, on_text=on_text)
+            offer = None
+            if toolbox and round_no < self.max_tool_rounds and not self._tools_rejected:
+                offer = toolbox.specs()
+            try:
+                response = self.model.complete(messages + new, tools=offer, on_text=on_text)
+            except ToolsRejectedError as exc:
+                # A model without tool use: answer without memory tools from now on.
+                self._tools_rejected = True
+                self.warn(f"{exc}; continuing without memory tools")
+                offer = None
+                response = self.model.complete(messages + new, tools=None, on_text=on_text)
             usage += response.usage
             if response.tool_calls and not offer:
                 response.tool_calls = []  # tools were not offered: keep the text only

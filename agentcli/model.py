@@ -57,6 +57,10 @@ class ModelResponse:
         return message
 
 
+class ToolsRejectedError(ModelError):
+    """The endpoint refused a request because it offered tools (a model without tool use)."""
+
+
 class PartialResponseError(ModelError):
     """The connection failed after part of the reply had arrived."""
 
@@ -151,6 +155,8 @@ class OpenAIChat:
                 transient = exc.status_code == 429 or exc.status_code >= 500
                 cause = f"HTTP {exc.status_code} {_status_text(exc)}"
                 delay = _retry_after(exc)
+                if tools and exc.status_code == 400 and "tool" in cause.lower():
+                    raise ToolsRejectedError(self._fail(cause, attempt, []).args[0]) from None
             except _StreamCut:
                 transient = True
                 cause = "the connection closed before the reply was complete"

@@ -116,3 +116,24 @@ def test_streamed_text_reaches_the_callback(agent, server):
     pieces = []
     agent.run("x", user_id="u", session_id="s", on_text=pieces.append)
     assert pieces == ["a" * 5] * 4
+
+
+def test_a_model_without_tool_use_is_answered_without_tools(model, db, server):
+    warnings = []
+    agent = Agent(model=model, db=db, enable_agentic_memory=True, on_warning=warnings.append)
+    server.script(Error(400, "llama2 does not support tools"), Text("plain answer"))
+    assert agent.run("hi", user_id="u", session_id="s").content == "plain answer"
+    assert "tools" in server.requests[0] and "tools" not in server.requests[1]
+    assert warnings == [
+        f"model call to {server.url} failed: HTTP 400 llama2 does not support tools; "
+        "continuing without memory tools"
+    ]
+    agent.run("again", user_id="u", session_id="s")
+    assert "tools" not in server.requests[2]
+
+
+def test_a_400_unrelated_to_tools_still_fails(model, db, server):
+    agent = Agent(model=model, db=db, enable_agentic_memory=True)
+    server.script(Error(400, "context length exceeded"))
+    with pytest.raises(ModelError, match="context length exceeded"):
+        agent.run("hi", user_id="u", session_id="s")
