@@ -28,6 +28,7 @@ _RUN_COLS = (
     "started_at, finished_at, duration_ms"
 )
 TITLE_CHARS = 60
+_ALL_CHARS = 2**31 - 1  # a substr() length beyond any stored text (SQLite caps text at 1e9)
 
 
 def _session(row: tuple) -> Session:
@@ -242,15 +243,26 @@ class SessionQueries(Database):
             params.append(limit)
         with self.reading() as conn:
             run_pks = [r[0] for r in conn.execute(sql, params).fetchall()]
-            if not run_pks:
-                return []
-            marks = ",".join("?" * len(run_pks))
-            rows = conn.execute(
-                "SELECT m.run_pk, r.run_id, m.seq, m.role, m.content, m.created_at, r.status, "
-                "m.tool_calls, m.tool_call_id FROM messages m JOIN runs r ON r.id = m.run_pk "
-                f"WHERE m.run_pk IN ({marks}) ORDER BY m.run_pk, m.seq",
-                run_pks,
-            ).fetchall()
+            return self.messages_by_run(run_pks)
+
+    def messages_by_run(
+        self, run_pks: list[int], *, max_chars: int | None = None
+    ) -> list[list[Message]]:
+        """The messages of these runs grouped by run, oldest first.
+
+        With ``max_chars``, at most ``max_chars + 1`` characters of each message
+        are read (a longer one shows as cut), so one huge message stays cheap.
+        """
+        if not run_pks:
+            return []
+        marks = ",".join("?" * len(run_pks))
+        length = _ALL_CHARS if max_chars is None else max_chars + 1
+        rows = self.execute(
+            "SELECT m.run_pk, r.run_id, m.seq, m.role, substr(m.content, 1, ?), m.created_at, "
+            "r.status, m.tool_calls, m.tool_call_id FROM messages m JOIN runs r ON r.id = m.run_pk "
+            f"WHERE m.run_pk IN ({marks}) ORDER BY m.run_pk, m.seq",
+            (length, *run_pks),
+        ).fetchall()
         grouped: dict[int, list[Message]] = {}
         for row in rows:
             message = _message(row)

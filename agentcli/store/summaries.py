@@ -12,7 +12,6 @@ from __future__ import annotations
 from ..errors import NotFoundError
 from .db import Database, utcnow
 from .records import Message, SummaryState
-from .sessions import _message
 
 _NO_PK = 2**63 - 1  # above every run pk
 
@@ -63,25 +62,8 @@ class SummaryQueries(Database):
         return [r[0] for r in rows]
 
     def fold_messages(self, run_pks: list[int], *, max_chars: int) -> list[list[Message]]:
-        """The messages of these runs grouped by run, oldest first.
-
-        At most ``max_chars + 1`` characters of each message are read, so one
-        huge message cannot blow up a fold; a longer one shows as cut.
-        """
-        if not run_pks:
-            return []
-        marks = ",".join("?" * len(run_pks))
-        rows = self.execute(
-            "SELECT m.run_pk, r.run_id, m.seq, m.role, substr(m.content, 1, ?), m.created_at, "
-            "r.status, m.tool_calls, m.tool_call_id FROM messages m JOIN runs r ON r.id = m.run_pk "
-            f"WHERE m.run_pk IN ({marks}) ORDER BY m.run_pk, m.seq",
-            (max_chars + 1, *run_pks),
-        ).fetchall()
-        grouped: dict[int, list[Message]] = {}
-        for row in rows:
-            message = _message(row)
-            grouped.setdefault(message.run_pk, []).append(message)
-        return [grouped[pk] for pk in sorted(grouped)]
+        """The messages of runs to fold, each read up to ``max_chars + 1`` characters."""
+        return self.messages_by_run(run_pks, max_chars=max_chars)
 
     def set_summary(
         self, session_pk: int, summary: str, *, through_pk: int, expected_through: int | None
