@@ -10,7 +10,8 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -195,6 +196,31 @@ def _make_console(stream: IO[str], isatty: bool, no_color: bool) -> Any:
     )
 
 
+@contextmanager
+def no_echo(stream: Any) -> Iterator[None]:
+    """Keys typed while a reply streams are not echoed: an echoed ``^C`` or
+    typeahead would shift the live display and leave stale lines behind.
+    Ctrl-C still interrupts; the keys are read at the next prompt."""
+    try:
+        import termios
+    except ImportError:  # not a POSIX system
+        yield
+        return
+    try:
+        fd = stream.fileno()
+        saved = termios.tcgetattr(fd)
+    except (AttributeError, ValueError, OSError, termios.error):
+        yield  # not a terminal
+        return
+    quiet = list(saved)
+    quiet[3] &= ~(termios.ECHO | getattr(termios, "ECHOCTL", 0))
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
 class ReplyStream:
     """Shows a reply while it streams.
 
@@ -206,11 +232,13 @@ class ReplyStream:
 
     def __init__(self, env: Env, *, spinner_text: str = "thinking…"):
         self.env = env
+        self._quiet = ExitStack()
         self.parts: list[str] = []
         self._live: Any = None
         self._spinner_text = spinner_text
 
     def __enter__(self) -> ReplyStream:
+        self._quiet.enter_context(no_echo(self.env.stdin))
         if self.env.rich_output:
             from rich.live import Live
 
@@ -247,6 +275,7 @@ class ReplyStream:
         return _Tail(lambda: markdown(self.text))
 
     def __exit__(self, *exc: object) -> None:
+        self._quiet.close()
         if self._live is not None:
             self._live.stop()
             if self.parts:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,7 +108,7 @@ class Repl:
     def send(self, message: str) -> None:
         """Run one turn, streaming the reply; Ctrl-C cancels this reply only."""
         try:
-            with no_echo(self.env.stdin), ReplyStream(self.env) as shown:
+            with ReplyStream(self.env) as shown:
                 result = self.agent.run(
                     message,
                     user_id=self.user_id,
@@ -209,28 +207,6 @@ class Repl:
             input=self._input,
             output=self._output,
         )
-
-
-@contextmanager
-def no_echo(stream: Any) -> Iterator[None]:
-    """Keys typed while a reply streams are not echoed: an echoed ``^C`` or
-    typeahead would shift the live display and leave stale lines behind.
-    Ctrl-C still interrupts; the keys are read at the next prompt."""
-    try:
-        import termios
-
-        fd = stream.fileno()
-        saved = termios.tcgetattr(fd)
-    except (ImportError, AttributeError, ValueError, OSError):
-        yield  # not a terminal
-        return
-    quiet = list(saved)
-    quiet[3] &= ~(termios.ECHO | getattr(termios, "ECHOCTL", 0))
-    termios.tcsetattr(fd, termios.TCSANOW, quiet)
-    try:
-        yield
-    finally:
-        termios.tcsetattr(fd, termios.TCSANOW, saved)
 
 
 def private_file(path: Path) -> Path:

@@ -130,3 +130,30 @@ def test_python_dash_m(agentcli_home):
 
     out = subprocess.run([sys.executable, "-m", "agentcli", "--version"], capture_output=True)
     assert out.returncode == 0 and out.stdout.startswith(b"agentcli ")
+
+
+def test_one_shot_in_a_terminal_renders_markdown_and_restores_echo(server):
+    import io
+    import os
+
+    import pexpect
+    from conftest import AGENTCLI
+
+    server.script(Text("**bold** and `code`"))
+    env = {**os.environ, "TERM": "xterm", "OPENAI_BASE_URL": server.url}
+    child = pexpect.spawn(
+        AGENTCLI,
+        ["chat", "-s", "t", "hi"],
+        env=env,
+        dimensions=(24, 80),
+        encoding="utf-8",
+        timeout=30,
+    )
+    child.logfile_read = io.StringIO()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    shown = child.logfile_read.getvalue()
+    assert "bold" in shown and "code" in shown
+    assert "**bold**" not in shown and "`code`" not in shown  # Markdown was rendered
+    assert "\x1b[" in shown  # rendered, not plain
