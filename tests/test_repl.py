@@ -301,6 +301,17 @@ def test_terminal_chat_cancel_exit_then_continue_in_a_new_process(server, db_row
         ("user", "What is my name?"),
     ]
 
+    # Tomorrow: find the thread again and export it, in the same terminal.
+    child = spawn(server, "sessions", "search", "name", "-u", "sarah")
+    child.expect(pexpect.EOF)
+    found = screen_lines(child)
+    assert any(line.startswith("e2e") and "name" in line for line in found)
+    child = spawn(server, "sessions", "export", "e2e", "-u", "sarah", "--format", "md")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "My name is Sarah" in child.logfile_read.getvalue()
+
 
 def test_terminal_reply_taller_than_the_screen_is_shown_whole_once(server):
     import pexpect
