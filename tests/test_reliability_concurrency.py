@@ -1,6 +1,8 @@
-"""Concurrency: many processes writing one database at once lose and mix nothing."""
+"""Concurrency: many processes writing one database at once, each with the automatic
+memory manager and summary folds running after its runs, lose and mix nothing."""
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -8,6 +10,19 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from reliability_model import (
+    LATEST,
+    folded,
+    history_users,
+    kind,
+    listed,
+    memory_lines,
+    scripted,
+    summary_lines,
+    turn,
+)
+
+from agentcli.store import SqliteDb
 
 WORKER = str(Path(__file__).with_name("reliability_worker.py"))
 RUNS = 25
@@ -24,17 +39,26 @@ PLAN = [
     ("bob", "b"),
     ("carol' OR '1'='1", "c"),
 ]
+USERS = sorted({user for user, _ in PLAN})
+# Small windows, so that folds follow every other run of a session.
+SETTINGS = {
+    "AGENTCLI_MEMORY": "automatic",
+    "AGENTCLI_SUMMARIES": "1",
+    "AGENTCLI_HISTORY_RUNS": "2",
+    "AGENTCLI_SUMMARY_BATCH": "2",
+}
+# Test-only: a log of every change of a session's summary, written by SQLite itself.
+SUMMARY_LOG = """
+CREATE TABLE test_summary_log (session_pk INTEGER, before INTEGER, after INTEGER, summary TEXT);
+CREATE TRIGGER test_summary_logged AFTER UPDATE OF summary_through ON sessions BEGIN
+    INSERT INTO test_summary_log
+        VALUES (new.id, old.summary_through, new.summary_through, new.summary);
+END;
+"""
 
 
 def start_workers(server, home: Path, plan, runs: int) -> list[subprocess.Popen]:
-    env = dict(
-        os.environ,
-        AGENTCLI_HOME=str(home),
-        OPENAI_BASE_URL=server.url,
-        # Round one of this suite: runs only (memory and summary folds join later).
-        AGENTCLI_MEMORY="off",
-        AGENTCLI_SUMMARIES="0",
-    )
+    env = dict(os.environ, AGENTCLI_HOME=str(home), OPENAI_BASE_URL=server.url, **SETTINGS)
     return [
         subprocess.Popen(
             [sys.executable, WORKER, user, session, str(runs), f"w{k}"],
@@ -47,23 +71,46 @@ def start_workers(server, home: Path, plan, runs: int) -> list[subprocess.Popen]
     ]
 
 
+def prepare(path: Path) -> None:
+    """A database where each user has a "Latest note" memory for the manager to rewrite."""
+    db = SqliteDb(path)
+    for user in USERS:
+        db.add_memory(user, f"{LATEST}none yet.", actor="user")
+    db.close()
+    conn = sqlite3.connect(path)
+    conn.executescript(SUMMARY_LOG)
+    conn.close()
+
+
+def tag_of(memory: str) -> str | None:
+    """The run message a memory names ("Fact from w0 r1." -> "w0 r1"), if any."""
+    found = re.fullmatch(r"(?:Fact from |Latest note: )(w\d+ r\d+)\.", memory)
+    return found[1] if found else None
+
+
 @pytest.mark.slow
-def test_8_processes_x_25_runs_into_one_database(server, agentcli_home):
+def test_8_processes_x_25_runs_with_memory_and_summaries(server, agentcli_home):
+    server.default = scripted
+    path = agentcli_home / "agentcli.db"
+    prepare(path)
     workers = start_workers(server, agentcli_home, PLAN, RUNS)
-    results = [(w.wait(timeout=300), *w.communicate()) for w in workers]
+    results = [(w.communicate(timeout=300), w.returncode) for w in workers]
 
-    # Every invocation succeeded, printed its own reply, and said nothing else.
-    for k, (code, out, err) in enumerate(results):
-        assert (code, err.decode()) == (0, "")
-        assert out.decode() == "".join(f"echo: w{k} r{i}\n" for i in range(RUNS))
+    # Every invocation printed its reply and its two memory notices, and nothing else.
+    for k, ((out, err), code) in enumerate(results):
+        assert (code, out.decode()) == (0, "".join(f"echo: w{k} r{i}\n" for i in range(RUNS)))
+        assert err.decode() == "".join(
+            f"memory added: Fact from w{k} r{i}.\nmemory updated: {LATEST}w{k} r{i}.\n"
+            for i in range(RUNS)
+        )
 
-    conn = sqlite3.connect(agentcli_home / "agentcli.db")
+    conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     assert sorted(conn.execute("SELECT user_id, session_id FROM sessions")) == sorted(set(PLAN))
 
     # Every run stored exactly once, completed, as user then assistant, seq 0 and 1.
     runs = conn.execute(
-        "SELECT r.id, r.status, s.user_id, s.session_id, r.started_at FROM runs r "
+        "SELECT r.id, r.status, s.user_id, s.session_id, r.started_at, r.run_id FROM runs r "
         "JOIN sessions s ON s.id = r.session_pk ORDER BY r.id"
     ).fetchall()
     messages: dict[int, list[tuple]] = {}
@@ -73,13 +120,13 @@ def test_8_processes_x_25_runs_into_one_database(server, agentcli_home):
         messages.setdefault(run_pk, []).append(tuple(message))
     expected = {f"w{k} r{i}": thread for k, thread in enumerate(PLAN) for i in range(RUNS)}
     assert len(runs) == len(expected)
-    texts = {}  # run pk -> its user message
-    for run_pk, status, user, session, _ in runs:
+    texts, run_ids = {}, {}  # run pk -> its user message; user message -> run id
+    for run_pk, status, user, session, _, run_id in runs:
         text = messages[run_pk][0][2]
         assert status == "completed"
         assert messages[run_pk] == [(0, "user", text), (1, "assistant", f"echo: {text}")]
         assert expected[text] == (user, session)
-        texts[run_pk] = text
+        texts[run_pk], run_ids[text] = text, run_id
     assert Counter(texts.values()) == Counter(expected.keys())
 
     # Within each session, runs are stored in order: each process's runs in
@@ -94,8 +141,81 @@ def test_8_processes_x_25_runs_into_one_database(server, agentcli_home):
                 f"w{k} r{i}" for i in range(RUNS)
             ]
 
-    # No request carried another thread's messages.
+    # No memory update was lost: every fact the manager added exists once, and
+    # each user's "Latest note" went through one update per run of that user,
+    # each starting from what the previous one wrote.
+    events: dict[int, list[tuple]] = {}
+    for memory_id, *event in conn.execute(
+        "SELECT memory_id, user_id, action, before, after, actor, run_id FROM memory_events "
+        "ORDER BY id"
+    ):
+        events.setdefault(memory_id, []).append(tuple(event))
+    memories = conn.execute("SELECT id, user_id, memory FROM memories ORDER BY id").fetchall()
+    assert sorted(events) == [m[0] for m in memories]  # no event without its memory
+    for user in USERS:
+        tags = sorted(t for t, (owner, _) in expected.items() if owner == user)
+        mine = [(i, text) for i, owner, text in memories if owner == user]
+        facts = [(i, text) for i, text in mine if text.startswith("Fact from ")]
+        assert sorted(text for _, text in facts) == sorted(f"Fact from {t}." for t in tags)
+        for memory_id, text in facts:
+            assert events[memory_id] == [
+                (user, "add", None, text, "manager", run_ids[tag_of(text)])
+            ]
+        [(latest_id, latest)] = [(i, text) for i, text in mine if text.startswith(LATEST)]
+        chain = events[latest_id]
+        assert chain[0] == (user, "add", None, f"{LATEST}none yet.", "user", None)
+        for earlier, later in zip(chain, chain[1:], strict=False):
+            assert later[:3] == (user, "update", earlier[3])
+            assert later[4:] == ("manager", run_ids[tag_of(later[3])])
+        assert chain[-1][3] == latest
+        assert sorted(tag_of(e[3]) for e in chain[1:]) == tags
+
+    # One completed memory call per run; every fold completed.
+    calls = conn.execute("SELECT run_pk, purpose, status FROM model_calls").fetchall()
+    assert Counter(c[0] for c in calls if c[1:] == ("memory", "completed")) == Counter(list(texts))
+    assert {c[2] for c in calls if c[1] == "summary"} == {"completed"}
+
+    # Summaries never went backwards: each stored summary started from the one
+    # before it, covers more runs, and lists exactly the runs up to its last.
+    log: dict[int, list[tuple]] = {}
+    for session_pk, *change in conn.execute("SELECT * FROM test_summary_log ORDER BY rowid"):
+        log.setdefault(session_pk, []).append(tuple(change))
+    in_session: dict[int, list[int]] = {}
+    for run_pk, session_pk in conn.execute("SELECT id, session_pk FROM runs ORDER BY id"):
+        in_session.setdefault(session_pk, []).append(run_pk)
+    assert sorted(log) == sorted(in_session)  # every session was folded
+    for session_pk, changes in log.items():
+        previous = None
+        for before, after, summary in changes:
+            assert (before, before is None or after > before) == (previous, True)
+            covered = [texts[pk] for pk in in_session[session_pk] if pk <= after]
+            assert summary == "\n".join(f"- {t}" for t in covered)
+            previous = after
+
+    # No request carried another thread's messages or another user's memories;
+    # no run was both in the summary and verbatim.
+    def owner(tag: str | None) -> str | None:
+        return expected[tag][0] if tag else None
+
     for request in server.requests:
-        users = [m["content"] for m in request["messages"] if m["role"] == "user"]
-        thread = expected[users[-1]]
-        assert {expected[text] for text in users} == {thread}
+        if kind(request) == "chat":
+            users, summary = history_users(request), summary_lines(request)
+            thread = expected[users[-1]]
+            assert {expected[t] for t in users + summary} == {thread}
+            assert not set(summary) & set(users)
+            assert {owner(tag_of(m)) for m in memory_lines(request)} <= {thread[0], None}
+        elif kind(request) == "manager":
+            user = expected[turn(request)][0]
+            assert {owner(tag_of(m)) for m in listed(request).values()} <= {user, None}
+        else:
+            previous, said = folded(request)
+            assert len({expected[t] for t in previous + said}) == 1
+
+
+def test_a_data_directory_another_process_creates_meanwhile_is_used(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)  # made by another process after this one looked
+    exists = Path.exists
+    monkeypatch.setattr(Path, "exists", lambda p: p != home and exists(p))
+    SqliteDb(home / "agentcli.db").close()
+    assert (home / "agentcli.db").is_file()

@@ -119,8 +119,12 @@ class Database:
         parent = path.parent
         try:
             if not parent.exists():
-                parent.mkdir(parents=True, mode=0o700)
-                os.chmod(parent, 0o700)
+                try:
+                    parent.mkdir(parents=True, mode=0o700)
+                except FileExistsError:
+                    pass  # another process created it a moment ago
+                else:
+                    os.chmod(parent, 0o700)
             if not path.exists():
                 fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
                 os.close(fd)
