@@ -113,7 +113,6 @@ class Agent:
                 batch_runs=summary_batch_runs,
                 history_runs=num_history_runs if add_history_to_context else 0,
             )
-        self._swept = False
         self._tools_rejected = False
         self._jobs: queue.Queue[Callable[[], None] | None] | None = None
         self._worker: threading.Thread | None = None
@@ -210,6 +209,7 @@ class Agent:
         """Fold every completed run of a session into its summary now (``/summary``)."""
         from .summary import Summarizer
 
+        self._sweep_interrupted()  # a dead process's "running" run would stop the fold
         summarizer = self.summarizer or Summarizer(
             self.db, model=self.model, batch_runs=1, history_runs=0
         )
@@ -279,9 +279,10 @@ class Agent:
             log.warning("could not record the end of run %s: %s", run.run_id, exc)
 
     def _sweep_interrupted(self) -> None:
-        if not self._swept:
-            self._swept = True
-            self.db.mark_interrupted(owner_alive)
+        # On every run, not once per process: a long-lived process (the REPL)
+        # must notice a run another process left behind, or its folds would
+        # stop at that run for good. One indexed query for the running runs.
+        self.db.mark_interrupted(owner_alive)
 
     # -- follow-up work ---------------------------------------------------------
     def _after_run(self, follow: RunContext) -> None:

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from chat_server import ChatServer, Hang, Text, last_user
+from chat_server import ChatServer, Hang, Text, ToolCalls, last_user
+from reliability_model import LATEST, kind, listed, scripted
 
 from agentcli import Agent, OpenAIChat, SqliteDb
 
@@ -64,20 +65,21 @@ def earlier(server, agentcli_home):
     return path, snapshot(path)
 
 
-def chat(*args: str) -> subprocess.Popen:
+def chat(*args: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [AGENTCLI, "chat", *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env=dict(os.environ, **(env or {})),
     )
 
 
-def next_start(server, path: Path) -> None:
+def next_start(server, path: Path, **settings) -> None:
     """Another process starts a run in alice's session: the sweep happens there."""
     db = SqliteDb(path)
     try:
-        Agent(model=OpenAIChat("m", base_url=server.url), db=db).run(
+        Agent(model=OpenAIChat("m", base_url=server.url), db=db, **settings).run(
             "after", user_id="alice", session_id="s"
         )
     finally:
@@ -125,7 +127,10 @@ def test_sigkill_while_waiting_for_the_model(server, earlier):
     ]
 
 
-KILLS = 8
+KILLS = 12
+# What each kill waits for, in turn: a random moment; the next run's reply
+# streaming; the memory manager's call in flight; a summary fold in flight.
+MOMENTS = ["random", "reply", "manager", "fold"]
 
 
 def settled(rows: list[tuple]) -> list[tuple]:
@@ -134,31 +139,53 @@ def settled(rows: list[tuple]) -> list[tuple]:
     return [(r[0], "unfinished" if r[1] in unfinished else r[1], *r[3:]) for r in rows]
 
 
+def grown(items: list, size: int):
+    return lambda: len(items) >= size
+
+
+def through(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT coalesce(max(summary_through), 0) FROM sessions").fetchone()[0]
+    finally:
+        conn.close()
+
+
 @pytest.mark.slow
 def test_repeated_kills_at_random_moments_lose_nothing(agentcli_home, monkeypatch):
-    """A worker keeps chatting; it is killed after a random number of replies, 8 times.
+    """A worker keeps chatting, with the automatic memory manager and summary folds
+    after every run; it is killed after a random number of replies, 12 times.
 
-    Every other kill waits for the next request to reach the server (the run is
-    stored as running and its reply streams in pieces); the others come after a
-    random pause, landing anywhere: start-up, the sweep, storing the message or
-    the reply.
+    In turn, a kill comes after a random pause (landing anywhere: start-up, the
+    sweep, storing the message or the reply, a memory update, a fold), once the
+    next run's reply streams, while a memory manager call is in flight, and
+    while a fold is in flight.
     """
+    hold: dict[str, str | None] = {"kind": None}
+    held: list[str] = []
 
-    def slow_echo(request):
-        return Text(f"echo: {last_user(request)}", chunk=2, delay=0.005)
+    def model(request):
+        if kind(request) == hold["kind"]:
+            held.append(hold["kind"])
+            hold["kind"] = None
+            return Hang(30)
+        if kind(request) == "chat":
+            return Text(f"echo: {last_user(request)}", chunk=2, delay=0.005)
+        return scripted(request)
 
     def asked(server, text):
         return lambda: any(last_user(r) == text for r in list(server.requests))
 
     pick = random.Random(7)
     path = agentcli_home / "agentcli.db"
+    db = SqliteDb(path)
+    db.add_memory("alice", f"{LATEST}none yet.", actor="user")
+    db.close()
     replied: list[str] = []  # messages whose reply the user saw
-    with ChatServer(default=slow_echo) as server:
-        env = dict(
-            os.environ, OPENAI_BASE_URL=server.url, AGENTCLI_MEMORY="off", AGENTCLI_SUMMARIES="0"
-        )
+    with ChatServer(default=model) as server:
+        env = dict(os.environ, OPENAI_BASE_URL=server.url, AGENTCLI_MEMORY="automatic", **FOLDING)
         for round_no in range(KILLS):
-            before = snapshot(path) if path.exists() else []
+            before, folded_through = everything(path), through(path)
             proc = subprocess.Popen(
                 [sys.executable, WORKER, "alice", "s", "1000", f"k{round_no}"],
                 stdin=subprocess.DEVNULL,
@@ -170,23 +197,34 @@ def test_repeated_kills_at_random_moments_lose_nothing(agentcli_home, monkeypatc
             for i in range(count):
                 assert proc.stdout.readline() == f"echo: k{round_no} r{i}\n".encode()
                 replied.append(f"k{round_no} r{i}")
-            if round_no % 2:
+            moment = MOMENTS[round_no % len(MOMENTS)]
+            if moment == "random":
+                time.sleep(pick.uniform(0, 0.1))
+            elif moment == "reply":
                 wait_for(asked(server, f"k{round_no} r{count}"))
             else:
-                time.sleep(pick.uniform(0, 0.1))
+                hold["kind"] = moment
+                wait_for(grown(held, len(held) + 1))
             kill(proc)
             assert integrity(path) == [("ok",)]
-            # Everything stored before is intact (a killed run may since be marked).
-            assert settled(snapshot(path))[: len(before)] == settled(before)
+            # Everything stored before is intact (a killed run may since be marked,
+            # a memory since be rewritten); summaries only move forward.
+            after = everything(path)
+            assert settled(after["runs"])[: len(before["runs"])] == settled(before["runs"])
+            for name in ("memory_events", "model_calls"):
+                assert after[name][: len(before[name])] == before[name]
+            assert {m[0] for m in before["memories"]} <= {m[0] for m in after["memories"]}
+            assert through(path) >= folded_through
 
-        next_start(server, path)
+        next_start(server, path, update_memory_on_run=True, **AGENT_FOLDING)
+    assert held == ["manager", "fold"] * (KILLS // len(MOMENTS))
 
-    rows = snapshot(path)
+    state = everything(path)
     runs: dict[str, list[tuple]] = {}
-    for run_id, status, _error, seq, role, content in rows:
+    for run_id, status, _error, seq, role, content in state["runs"]:
         runs.setdefault(run_id, []).append((status, seq, role, content))
-    completed = {msgs[0][3] for msgs in runs.values() if msgs[0][0] == "completed"}
-    assert set(replied) <= completed  # every reply the user saw is stored
+    completed = {msgs[0][3]: run_id for run_id, msgs in runs.items() if msgs[0][0] == "completed"}
+    assert set(replied) <= set(completed)  # every reply the user saw is stored
     for msgs in runs.values():
         status, _, _, text = msgs[0]
         if status == "completed":
@@ -195,4 +233,215 @@ def test_repeated_kills_at_random_moments_lose_nothing(agentcli_home, monkeypatc
             assert status == "interrupted"
             assert [m[1:] for m in msgs] == [(0, "user", text)]
     interrupted = sum(msgs[0][0] == "interrupted" for msgs in runs.values())
-    assert KILLS // 2 <= interrupted <= KILLS
+    assert KILLS // len(MOMENTS) <= interrupted <= KILLS
+
+    # Memories: each fact names a completed run and was added by that run's
+    # manager call; the "Latest note" history is one unbroken chain.
+    events: dict[int, list[tuple]] = {}
+    for memory_id, *event in state["memory_events"]:
+        events.setdefault(memory_id, []).append(tuple(event))
+    assert sorted(events) == [m[0] for m in state["memories"]]
+    for memory_id, _, text in state["memories"]:
+        if text.startswith("Fact from "):
+            said = text.removeprefix("Fact from ").removesuffix(".")
+            assert events[memory_id] == [("alice", "add", None, text, "manager", completed[said])]
+        else:
+            chain = events[memory_id]
+            for earlier, later in zip(chain, chain[1:], strict=False):
+                assert later[1:3] == ("update", earlier[3])
+            assert chain[-1][3] == text == f"{LATEST}after."
+    # The summary lists exactly the completed runs up to the one it covers through.
+    [(_, _, summary, last)] = state["summaries"]
+    conn = sqlite3.connect(path)
+    pks = dict(conn.execute("SELECT run_id, id FROM runs"))
+    conn.close()
+    covered = [text for text, run_id in completed.items() if pks[run_id] <= last]
+    assert summary == "\n".join(f"- {text}" for text in covered)
+
+
+# -- kills during follow-up work: memory updates and summary folds ----------------
+# Windows small enough that every run of alice's session folds the run before last.
+FOLDING = {"AGENTCLI_HISTORY_RUNS": "2", "AGENTCLI_SUMMARY_BATCH": "1"}
+AGENT_FOLDING = dict(enable_session_summaries=True, num_history_runs=2, summary_batch_runs=1)
+TABLES = {
+    "runs": "SELECT r.run_id, r.status, r.error, m.seq, m.role, m.content "
+    "FROM runs r JOIN messages m ON m.run_pk = r.id ORDER BY r.id, m.seq",
+    "memories": "SELECT id, user_id, memory FROM memories ORDER BY id",
+    "memory_events": "SELECT memory_id, user_id, action, before, after, actor, run_id "
+    "FROM memory_events ORDER BY id",
+    "model_calls": "SELECT run_pk, purpose, status FROM model_calls ORDER BY id",
+    "summaries": "SELECT user_id, session_id, summary, summary_through FROM sessions ORDER BY id",
+}
+
+
+def everything(path: Path) -> dict[str, list[tuple]]:
+    conn = sqlite3.connect(path)
+    try:
+        return {name: conn.execute(sql).fetchall() for name, sql in TABLES.items()}
+    finally:
+        conn.close()
+
+
+def added(before: dict[str, list[tuple]], after: dict[str, list[tuple]]) -> dict[str, list]:
+    """What was stored since ``before``; everything stored before must be unchanged."""
+    for name, rows in before.items():
+        assert after[name][: len(rows)] == rows, name
+    return {name: rows[len(before[name]) :] for name, rows in after.items() if name in before}
+
+
+def summary_of(path: Path, user: str = "alice", session: str = "s") -> str | None:
+    return {(r[0], r[1]): r[2] for r in everything(path)["summaries"]}[(user, session)]
+
+
+@pytest.fixture
+def remembered(server, agentcli_home):
+    """Alice's session of three runs, her memories (one per run, from the automatic
+    manager) and a summary; one run of bob's; then the file's state."""
+    server.default = scripted
+    path = agentcli_home / "agentcli.db"
+    db = SqliteDb(path)
+    db.add_memory("alice", f"{LATEST}none yet.", actor="user")
+    model = OpenAIChat("m", base_url=server.url)
+    agent = Agent(model=model, db=db, update_memory_on_run=True, **AGENT_FOLDING)
+    for text in ("one", "two", "three"):
+        agent.run(text, user_id="alice", session_id="s")
+    agent.run("bob's", user_id="bob", session_id="s")
+    db.close()
+    state = everything(path)
+    assert summary_of(path) == "- one"
+    assert [m[2] for m in state["memories"]][1:] == [
+        "Fact from one.",
+        "Fact from two.",
+        "Fact from three.",
+        "Fact from bob's.",
+    ]
+    return path, state
+
+
+def killed_in_flight(server, which: str, *args: str, env: dict) -> None:
+    """Start ``agentcli chat`` and SIGKILL it once its ``which`` request has arrived
+    (the server holds that request unanswered)."""
+    seen = len(server.requests)
+    proc = chat(*args, env=env)
+    wait_for(lambda: len(server.requests) == seen + 2)
+    assert kind(server.requests[-1]) == which
+    kill(proc)
+
+
+@pytest.mark.slow
+def test_sigkill_while_the_memory_manager_is_asked(server, remembered):
+    path, before = remembered
+    server.script(scripted, Hang(30))  # the reply comes; the manager's call never returns
+    args = ("--memory", "automatic", "-u", "alice", "-s", "s", "doomed")
+    killed_in_flight(server, "manager", *args, env=FOLDING)
+
+    assert integrity(path) == [("ok",)]
+    new = added(before, everything(path))
+    run_id = new["runs"][0][0]
+    assert new == {  # the run was complete: it is kept whole; its memory update never happened
+        "runs": [
+            (run_id, "completed", None, 0, "user", "doomed"),
+            (run_id, "completed", None, 1, "assistant", "echo: doomed"),
+        ],
+        "memories": [],
+        "memory_events": [],
+        "model_calls": [],
+        "summaries": [],
+    }
+
+    next_start(server, path, update_memory_on_run=True, **AGENT_FOLDING)
+    memories = [m[2] for m in everything(path)["memories"] if m[1] == "alice"]
+    assert memories[-1] == "Fact from after."
+    assert memories[0] == f"{LATEST}after."
+    assert summary_of(path) == "- one\n- two\n- three"
+
+
+@pytest.mark.slow
+def test_sigkill_while_an_agentic_tool_round_is_in_flight(server, remembered):
+    path, before = remembered
+    server.script(ToolCalls([("add_memory", {"memory": "Alice keeps bees."})]), Hang(30))
+    args = ("--memory", "agentic", "-u", "alice", "-s", "s", "I keep bees")
+    killed_in_flight(server, "chat", *args, env=FOLDING)
+
+    assert integrity(path) == [("ok",)]
+    new = added(before, everything(path))
+    run_id = new["runs"][0][0]
+    # The tool had run: its memory is stored, with the run that made it; the
+    # run itself keeps only the user's message.
+    assert new["runs"] == [(run_id, "running", None, 0, "user", "I keep bees")]
+    [(memory_id, _, _)] = new["memories"]
+    assert new["memories"] == [(memory_id, "alice", "Alice keeps bees.")]
+    assert new["memory_events"] == [
+        (memory_id, "alice", "add", None, "Alice keeps bees.", "agent", run_id)
+    ]
+
+    next_start(server, path, enable_agentic_memory=True, **AGENT_FOLDING)
+    request = server.requests[-2]  # the next run's chat (its fold follows)
+    assert listed(request)[memory_id] == "Alice keeps bees."
+    users = [m["content"] for m in request["messages"] if m["role"] == "user"]
+    assert users == ["two", "three", "after"]  # the killed run stays out
+    assert everything(path)["runs"][len(before["runs"])][:3] == (
+        run_id,
+        "interrupted",
+        "the process running it ended",
+    )
+    assert summary_of(path) == "- one\n- two"
+
+
+@pytest.mark.slow
+def test_sigkill_during_a_summary_fold(server, remembered):
+    path, before = remembered
+    server.script(scripted, Hang(30))  # the reply comes; the fold's call never returns
+    args = ("--memory", "off", "-u", "alice", "-s", "s", "doomed")
+    killed_in_flight(server, "fold", *args, env=FOLDING)
+
+    assert integrity(path) == [("ok",)]
+    new = added(before, everything(path))
+    assert [row[1:] for row in new["runs"]] == [
+        ("completed", None, 0, "user", "doomed"),
+        ("completed", None, 1, "assistant", "echo: doomed"),
+    ]
+    assert new["summaries"] == new["model_calls"] == []
+    assert everything(path)["summaries"] == before["summaries"]  # not half-stored
+
+    next_start(server, path, **AGENT_FOLDING)  # folds what the killed process did not
+    assert summary_of(path) == "- one\n- two\n- three"
+
+
+@pytest.mark.slow
+def test_summarize_after_a_kill_marks_the_run_and_folds_past_it(run_cli, server, earlier):
+    path, before = earlier
+    server.default = scripted
+    server.script(Hang(30))
+    proc = chat("--memory", "off", "--no-summaries", "-u", "alice", "-s", "s", "doomed")
+    wait_for(lambda: len(server.requests) == 5)
+    kill(proc)
+    db = SqliteDb(path)  # a process that was already running before the kill
+    session = db.get_session("alice", "s")
+    later = db.start_run(session, "later", "m", "elsewhere:1:1")
+    db.finish_run(later.pk, status="completed", messages=[{"role": "assistant", "content": "ok"}])
+    db.close()
+
+    out = run_cli("summarize", "-u", "alice", "-s", "s")
+    assert (out.returncode, out.stdout.decode()) == (0, "- one\n- two\n- three\n- later\n")
+    statuses = [row[1] for row in snapshot(path) if row[3] == 0]
+    assert statuses == ["completed"] * 4 + ["interrupted", "completed"]
+
+
+@pytest.mark.slow
+def test_a_long_running_process_sweeps_a_run_another_process_left_behind(server, earlier):
+    path, _ = earlier
+    server.default = scripted
+    db = SqliteDb(path)
+    agent = Agent(model=OpenAIChat("m", base_url=server.url), db=db, **AGENT_FOLDING)
+    agent.run("four", user_id="alice", session_id="s")  # this process's first run
+    server.script(Hang(30))
+    proc = chat("--memory", "off", "-u", "alice", "-s", "s", "doomed", env=FOLDING)
+    wait_for(lambda: len(server.requests) == 7)
+    kill(proc)
+    for text in ("five", "six", "seven"):
+        agent.run(text, user_id="alice", session_id="s")
+    db.close()
+    # Folds went on past the killed run (which no longer counts as running).
+    assert summary_of(path) == "- one\n- two\n- three\n- four\n- five"
+    assert [row[1] for row in snapshot(path) if row[5] == "doomed"] == ["interrupted"]

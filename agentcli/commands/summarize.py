@@ -29,6 +29,10 @@ def summarize(
     db = st.db()
     result = stored_summary(db, user_id, session)  # unknown session: error before any model
     if not show:
+        from ..liveness import owner_alive
+
+        # A run left "running" by a process that died would stop the fold there.
+        db.mark_interrupted(owner_alive)
         settings = st.settings(model=model)
         from ..model import OpenAIChat
 
@@ -47,7 +51,7 @@ def summarize(
     if result.summary is None:
         st.env.info(_nothing(st, result.user_id, session, show))
         return
-    _print_markdown(st, result.summary)
+    st.env.block(result.summary)  # Markdown in a terminal, made inert; piped: as stored
     st.env.info(f"covers {result.runs} run(s), through run {result.covers_through_run}")
 
 
@@ -59,14 +63,3 @@ def _nothing(st: AppState, user_id: str, session_id: str, show: bool) -> str:
     if db.count_completed_runs(found.pk) == 0:
         return f"session {session_id!r} has no completed runs to summarize"
     return f"nothing summarized: an earlier run of session {session_id!r} is still running"
-
-
-def _print_markdown(st: AppState, text: str) -> None:
-    env = st.env
-    if env.rich_output:
-        from ..render import markdown
-
-        env.console().print(markdown(text))
-    else:
-        env.stdout.write(text if text.endswith("\n") else text + "\n")
-        env.stdout.flush()
