@@ -33,6 +33,17 @@ def safe_text(text: str | None) -> str:
     return _CONTROL.sub(_visible, text)
 
 
+def json_text(data: Any) -> str:
+    """JSON that is safe on a terminal and means exactly ``data``.
+
+    ``json.dumps`` escapes C0 controls but writes DEL, C1 controls and direction
+    overrides as they are; here they are ``\\uNNNN`` escapes too, which any JSON
+    reader turns back into the same characters.
+    """
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+
+
 @dataclass
 class Env:
     """The streams and terminal facts a command runs with; tests replace it."""
@@ -103,7 +114,7 @@ class Env:
             self.stderr.flush()
 
     def print_json(self, data: Any) -> None:
-        self.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        self.stdout.write(json_text(data))
         self.stdout.flush()
 
     # -- data views on stdout -------------------------------------------------
@@ -171,8 +182,9 @@ def _rich_text(text: str | Marked, style: str | None) -> Any:
 
 
 def plain_table(headers: list[str], rows: list[list[str | Marked]]) -> str:
-    """Columns aligned with two spaces; the last column is not padded."""
-    cells = [[c.plain if isinstance(c, Marked) else c for c in row] for row in rows]
+    """Columns aligned with two spaces; the last column is not padded. Control
+    characters are made visible: a table is for reading (``--json`` is the data)."""
+    cells = [[safe_text(c.plain if isinstance(c, Marked) else c) for c in row] for row in rows]
     grid = [list(headers), *cells]
     widths = [max(len(row[i]) for row in grid) for i in range(len(headers))]
     lines = []

@@ -171,7 +171,7 @@ class Repl:
 
     def _warning(self, text: str) -> None:
         if self._prompting:
-            sys.stderr.write(f"agentcli: warning: {text}\n")
+            sys.stderr.write(f"agentcli: warning: {safe_text(text)}\n")
             sys.stderr.flush()
         else:
             self.env.warning(text)

@@ -6,10 +6,9 @@ this module decides what is shown, never how a terminal draws it.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from .render import Env, Marked
+from .render import Env, Marked, json_text
 from .store import Message, SearchHit, Session
 
 # Marks FTS5's snippet() puts around a match (see store.sessions.search_messages).
@@ -229,4 +228,4 @@ def search_table(env: Env, hits: list[SearchHit], *, all_users: bool = False) ->
 
 
 def dumps(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json_text(data)

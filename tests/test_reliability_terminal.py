@@ -1,12 +1,17 @@
 """Terminal safety: model text with escape sequences or Rich markup is never interpreted."""
 
 import io
+import json
+import os
 import re
+from pathlib import Path
 
 import pytest
 from chat_server import Error, Text
 
+from agentcli import views
 from agentcli.render import Env, ReplyStream, safe_text
+from agentcli.store import SqliteDb
 
 # Sequences Rich itself never writes: a window title (OSC 0), a hyperlink the
 # model made (OSC 8), a true-colour escape, a C1 CSI clearing the screen,
@@ -107,3 +112,238 @@ def test_direction_overrides_are_shown_as_escapes():
     from agentcli.render import safe_text
 
     assert safe_text("abc\u202edef\u2066") == "abc\\u202edef\\u2066"
+
+
+# -- every data view: stored text and ids with escapes and markup ------------------
+# Session and user ids, names, messages, tool calls, summaries, memories, topics
+# and memory histories all hold EVIL. In a terminal nothing of it is interpreted;
+# piped, the data outputs pass it through unchanged (tables make it visible).
+USER = f"eve {EVIL}"
+SESSION = f"s {EVIL}"
+SHOWN = ["\\x1b]0;pwned\\x07", "\\x1b[38;2;1;2;3mcolour", "\\x9b2J", "[bold red]alert[/bold red]"]
+
+
+@pytest.fixture
+def evil(agentcli_home):
+    """One session of USER full of EVIL, with a summary, and one memory with a history."""
+    db = SqliteDb(agentcli_home / "agentcli.db")
+    session = db.ensure_session(USER, SESSION)
+    call = {"id": "c1", "type": "function", "function": {"name": "add_memory", "arguments": EVIL}}
+    first = db.start_run(session, EVIL, "m", "here:1:1")
+    db.finish_run(
+        first.pk,
+        status="completed",
+        messages=[
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": EVIL},
+            {"role": "assistant", "content": EVIL},
+        ],
+    )
+    cut = db.start_run(session, EVIL, "m", "here:1:1")
+    db.finish_run(cut.pk, status="error", messages=[{"role": "assistant", "content": EVIL}])
+    db.rename_session(USER, SESSION, EVIL)
+    db.set_summary(session.pk, EVIL, through_pk=first.pk, expected_through=None)
+    memory, _ = db.add_memory(USER, f"Eve wrote {EVIL}", [EVIL], actor="user")
+    db.update_memory(USER, memory.id, memory=f"Eve now writes {EVIL}", actor="agent")
+    db.close()
+    return memory.id
+
+
+def invoke(env: Env, *args: str):
+    from typer.testing import CliRunner
+
+    from agentcli.cli import app
+    from agentcli.commands.common import AppState
+
+    result = CliRunner().invoke(app, list(args), obj=AppState(env=env))
+    assert result.exit_code == 0, (result.output, env.stderr.getvalue())
+    return env.stdout.getvalue(), env.stderr.getvalue()
+
+
+TEXT_VIEWS = {
+    "sessions-list": ("sessions", "list", "-u", USER),
+    "sessions-list-all-users": ("sessions", "list", "--all-users"),
+    "sessions-show": ("sessions", "show", SESSION, "-u", USER),
+    "sessions-search": ("sessions", "search", "pwned", "-u", USER),
+    "sessions-search-all-users": ("sessions", "search", "pwned", "--all-users"),
+    "sessions-export-md": ("sessions", "export", SESSION, "-u", USER),
+    "sessions-rename": ("sessions", "rename", SESSION, EVIL, "-u", USER),
+    "sessions-delete": ("sessions", "delete", SESSION, "-u", USER, "--yes"),
+    "memories-list": ("memories", "list", "-u", USER),
+    "memories-search": ("memories", "search", "alert", "-u", USER),
+    "memories-history": ("memories", "history", "1", "-u", USER),
+    "memories-clear": ("memories", "clear", "-u", USER, "--yes"),
+    "summarize-show": ("summarize", "-s", SESSION, "-u", USER, "--show"),
+}
+JSON_VIEWS = {
+    "sessions-list": ("sessions", "list", "-u", USER, "--json"),
+    "sessions-show": ("sessions", "show", SESSION, "-u", USER, "--json"),
+    "sessions-search": ("sessions", "search", "pwned", "-u", USER, "--json"),
+    "sessions-export-json": ("sessions", "export", SESSION, "-u", USER, "--format", "json"),
+    "memories-list": ("memories", "list", "-u", USER, "--json"),
+    "memories-history": ("memories", "history", "1", "-u", USER, "--json"),
+    "memories-export": ("memories", "export", "-u", USER),
+    "summarize-show": ("summarize", "-s", SESSION, "-u", USER, "--show", "--json"),
+}
+
+
+@pytest.mark.parametrize("no_color", [False, True], ids=["colour", "NO_COLOR"])
+@pytest.mark.parametrize("args", TEXT_VIEWS.values(), ids=TEXT_VIEWS)
+def test_every_view_in_a_terminal_shows_stored_escapes_and_markup_literally(
+    evil, monkeypatch, args, no_color
+):
+    monkeypatch.setenv("COLUMNS", "1000")
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    env, _ = terminal_env()
+    out, err = invoke(env, *args)
+    raw = out + err
+    assert [bit for bit in RAW_BITS if bit in raw] == []
+    shown = visible(raw)
+    assert [piece for piece in SHOWN if piece not in shown] == []
+
+
+@pytest.mark.parametrize("args", JSON_VIEWS.values(), ids=JSON_VIEWS)
+def test_json_in_a_terminal_is_inert_and_means_exactly_what_is_stored(evil, args):
+    env, _ = terminal_env()
+    out, _ = invoke(env, *args)
+    assert [bit for bit in [*RAW_BITS, "\x1b", "\u202e"] if bit in out] == []
+    assert any(EVIL in text for text in strings(json.loads(out)))
+
+
+def strings(data) -> list[str]:
+    """Every string in a JSON value."""
+    if isinstance(data, str):
+        return [data]
+    if isinstance(data, dict):
+        data = list(data.values())
+    return [s for item in data for s in strings(item)] if isinstance(data, list) else []
+
+
+def piped(*args: str) -> str:
+    env = Env(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO())
+    return invoke(env, *args)[0]
+
+
+def test_piped_data_outputs_pass_stored_text_through_unchanged(evil):
+    assert piped("summarize", "-s", SESSION, "-u", USER, "--show") == EVIL + "\n"
+    shown = piped("sessions", "show", SESSION, "-u", USER).splitlines()
+    assert shown[:2] == [f"{SESSION} · {EVIL}", f"user {USER} · 2 runs"]
+    preview = views.TOOL_PREVIEW_CHARS
+    assert [line for line in shown[2:] if "pwned" in line] == [
+        EVIL,  # the summary
+        EVIL,  # the first message
+        f"→ {views.one_line(f'add_memory({EVIL})', preview)}",
+        f"← {views.one_line(EVIL, preview)}",
+        EVIL,  # the reply
+        EVIL,  # the second message, whose reply was cut
+        EVIL,  # the partial reply
+    ]
+    exported = piped("sessions", "export", SESSION, "-u", USER)
+    assert exported.startswith(f"# {EVIL}\n\n- user: {USER}\n- session: {SESSION}\n")
+    assert f"Tool call `add_memory`: `{EVIL}`" in exported
+    document = json.loads(piped("sessions", "export", SESSION, "-u", USER, "--format", "json"))
+    assert {m["content"] for m in document["messages"]} == {EVIL, None}
+    assert document["summary"] == document["name"] == EVIL
+    [memory] = json.loads(piped("memories", "export", "-u", USER))
+    assert (memory["user_id"], memory["memory"]) == (USER, f"Eve now writes {EVIL}")
+
+
+def test_piped_tables_show_control_characters_as_escapes(evil):
+    for args in (
+        ("sessions", "list", "-u", USER),
+        ("sessions", "search", "pwned", "-u", USER),
+        ("memories", "list", "-u", USER),
+        ("memories", "history", "1", "-u", USER),
+    ):
+        out = piped(*args)
+        assert [bit for bit in RAW_BITS if bit in out] == []
+        assert "\\x1b]0;pwned\\x07" in out and "[bold red]alert[/bold red]" in out
+
+
+def test_confirmation_questions_are_inert(evil, monkeypatch):
+    import typer
+
+    asked = []
+    monkeypatch.setattr(typer, "confirm", lambda text, default: asked.append(text) or False)
+    env, _ = terminal_env()
+    env.stdin = Terminal()
+    from agentcli.commands.common import AppState, confirm
+
+    confirm(AppState(env=env), f"Delete session {SESSION}?", yes=False)
+    assert asked == [f"Delete session {safe_text(SESSION)}?"]
+
+
+# -- the REPL ---------------------------------------------------------------------
+def test_repl_recap_history_and_sessions_show_stored_text_literally(evil, server, monkeypatch):
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from agentcli import Agent, OpenAIChat
+    from agentcli.commands.common import AppState
+    from agentcli.config import Settings
+    from agentcli.repl import Repl
+
+    monkeypatch.setenv("COLUMNS", "1000")
+    env, out = terminal_env()
+    db = SqliteDb(Path(os.environ["AGENTCLI_HOME"]) / "agentcli.db")
+    agent = Agent(model=OpenAIChat("m", base_url=server.url), db=db)
+    repl = Repl(
+        AppState(env=env, _db=db), agent, Settings(model="m"), user_id=USER, session_id=SESSION
+    )
+    with create_pipe_input() as pipe:
+        pipe.send_text("/history\r/sessions\r/summary show\r")
+        pipe.close()
+        repl._input, repl._output = pipe, DummyOutput()
+        repl.run()
+    db.close()
+    raw = out.getvalue() + env.stderr.getvalue()
+    assert [bit for bit in RAW_BITS if bit in raw] == []
+    shown = visible(raw)
+    assert [piece for piece in SHOWN if piece not in shown] == []
+    assert shown.count("[bold red]alert[/bold red]") >= 8  # header, recap, history, sessions…
+
+
+def test_repl_warnings_above_the_prompt_are_inert(capsys):
+    from agentcli.repl import Repl
+
+    repl = Repl.__new__(Repl)
+    repl._prompting = True
+    repl._warning("memory update failed: \x1b]0;pwned\x07 [bold]x[/bold]")
+    assert capsys.readouterr().err == (
+        "agentcli: warning: memory update failed: \\x1b]0;pwned\\x07 [bold]x[/bold]\n"
+    )
+
+
+def test_repl_in_a_real_terminal_never_sets_the_title_or_colours_from_stored_text(evil, server):
+    import pexpect
+    import pyte
+    from conftest import AGENTCLI
+
+    env = {**os.environ, "TERM": "xterm", "OPENAI_BASE_URL": server.url}
+    env["PROMPT_TOOLKIT_NO_CPR"] = "1"
+    child = pexpect.spawn(
+        AGENTCLI,
+        ["chat", "-u", USER, "-s", SESSION],
+        env=env,
+        dimensions=(50, 200),
+        encoding="utf-8",
+        timeout=30,
+    )
+    child.logfile_read = io.StringIO()
+    child.expect("›")
+    child.send("/history 1\r")
+    child.expect("›")
+    child.send("/sessions\r")
+    child.expect("›")
+    child.send("\x04")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    screen = pyte.HistoryScreen(200, 50, history=1000)
+    pyte.Stream(screen).feed(child.logfile_read.getvalue())
+    lines = ["".join(row[x].data for x in range(200)) for row in screen.history.top]
+    text = "\n".join(lines + screen.display)
+    assert screen.title == ""
+    assert text.count("[bold red]alert[/bold red]") >= 4
+    assert "\\x1b]0;pwned\\x07" in text

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..config import Settings, db_path, load_settings
-from ..render import Env
+from ..render import Env, safe_text
 
 if TYPE_CHECKING:
     from ..store import SqliteDb
@@ -79,4 +79,4 @@ def confirm(st: AppState, question: str, yes: bool) -> bool:
         from ..errors import UsageError
 
         raise UsageError("refusing to proceed without confirmation: pass --yes")
-    return typer.confirm(question, default=False)
+    return typer.confirm(safe_text(question), default=False)

@@ -11,6 +11,7 @@ import typer
 
 from .. import views
 from ..errors import StoreError, UsageError
+from ..render import safe_text
 from .common import AppState, JsonOption, UserOption, YesOption, confirm, state
 
 app = typer.Typer(
@@ -101,7 +102,7 @@ def rename(
     if json_:
         st.env.print_json(views.session_json(renamed))
     else:
-        st.env.stdout.write(f"renamed {renamed.session_id}: {renamed.name}\n")
+        st.env.line(f"renamed {renamed.session_id}: {renamed.name}")
 
 
 @app.command()
@@ -125,7 +126,7 @@ def delete(
     if json_:
         st.env.print_json(views.session_json(found))
     else:
-        st.env.stdout.write(f"deleted session {found.session_id} ({size})\n")
+        st.env.line(f"deleted session {found.session_id} ({size})")
 
 
 @app.command()
@@ -149,7 +150,8 @@ def export(
     else:
         text = views.markdown_export(found, messages)
     if output is None or str(output) == "-":
-        st.env.stdout.write(text)
+        # Piped or to a file: exactly as stored. On a terminal: made inert.
+        st.env.stdout.write(safe_text(text) if st.env.stdout_isatty else text)
         st.env.stdout.flush()
         return
     _write_private(output, text)
