@@ -50,6 +50,8 @@ class Toolbox:
             args = json.loads(arguments) if arguments and arguments.strip() else {}
         except json.JSONDecodeError as exc:
             return f"error: arguments are not valid JSON ({exc.msg})"
+        except (ValueError, RecursionError):  # a 5,000-digit number, nesting 100,000 deep
+            return "error: arguments are not valid JSON (too large or too deeply nested)"
         if not isinstance(args, dict):
             return "error: arguments must be a JSON object"
         try:

@@ -268,3 +268,100 @@ def test_an_interrupted_later_round_keeps_only_its_own_partial_text():
     done = [first, {"role": "tool", "tool_call_id": "c", "content": "42"}]
     assert _unfinished(["Let me", " look.", "It is", " 4"], done) == ["It is 4"]
     assert _unfinished(["Let me", " look."], done) == [""]
+
+
+# -- follow-up work that fails: one warning, the run and its reply stand ------------
+# Automatic memory, and windows small enough that the second run of a session folds.
+FOLLOW_UP = {
+    "AGENTCLI_MEMORY": "automatic",
+    "AGENTCLI_HISTORY_RUNS": "1",
+    "AGENTCLI_SUMMARY_BATCH": "1",
+    "AGENTCLI_TIMEOUT": "0.5",
+}
+FAILURES = {
+    "manager-refused": (
+        "memory update",
+        Error(400, "no memories today"),
+        "HTTP 400 no memories today",
+    ),
+    "manager-hangs": ("memory update", Hang(5), "no answer within 0.5 s"),
+    "manager-cut": (
+        "memory update",
+        Drop(text="add_mem"),
+        "the connection closed before the reply was complete",
+    ),
+    "fold-refused": ("summary", Error(400, "no summaries today"), "HTTP 400 no summaries today"),
+    "fold-hangs": ("summary", Hang(5), "no answer within 0.5 s"),
+}
+
+
+@pytest.mark.parametrize("part,failure,cause", FAILURES.values(), ids=FAILURES)
+def test_failing_follow_up_work_only_warns(run_cli, server, agentcli_home, part, failure, cause):
+    from reliability_model import scripted
+
+    server.default = scripted
+    assert run_cli("chat", "-s", "t", "one", env=FOLLOW_UP).returncode == 0
+    # The second run: its reply, its manager call, then its fold.
+    steps = [scripted, failure] if part == "memory update" else [scripted, scripted, failure]
+    server.script(*steps)
+    out = run_cli("chat", "-s", "t", "two", env=FOLLOW_UP)
+    notice = "memory added: Fact from two.\n" if part == "summary" else ""
+    assert (out.returncode, out.stdout.decode(), out.stderr.decode()) == (
+        0,
+        "echo: two\n",
+        f"agentcli: warning: {part} failed: model call to {server.url} failed: {cause}\n" + notice,
+    )
+    conn = sqlite3.connect(agentcli_home / "agentcli.db")
+    assert conn.execute("SELECT status FROM runs").fetchall() == [("completed",)] * 2
+    purpose = "memory" if part == "memory update" else "summary"
+    assert conn.execute(
+        "SELECT status FROM model_calls WHERE purpose = ? ORDER BY id DESC LIMIT 1", (purpose,)
+    ).fetchone() == ("error",)
+
+
+def test_a_cut_reply_shows_as_error_and_is_never_folded_or_remembered(run_cli, server):
+    from reliability_model import scripted
+
+    server.default = scripted
+    env = {**FOLLOW_UP, "AGENTCLI_MEMORY": "automatic"}
+    run_cli("chat", "-s", "t", "one", env=env)
+    server.script(Drop(text="Half a rep"))
+    assert run_cli("chat", "-s", "t", "zebra", env=env).returncode == 1
+    cut = len(server.requests)
+    for text in ("three", "four"):
+        run_cli("chat", "-s", "t", text, env=env)
+
+    shown = run_cli("sessions", "show", "t").stdout.decode().split("\n\n")
+    at = next(i for i, block in enumerate(shown) if block.endswith("\nzebra"))
+    assert shown[at].startswith("user · ") and shown[at].endswith("Z · error\nzebra")
+    assert shown[at + 1].startswith("assistant · ") and shown[at + 1].endswith("Z\nHalf a rep")
+    document = json.loads(run_cli("sessions", "show", "t", "--json").stdout)
+    assert [(m["content"], m["status"]) for m in document["messages"][2:4]] == [
+        ("zebra", "error"),
+        ("Half a rep", "error"),
+    ]
+    # No later request (chat, memory manager or fold) carried the cut run.
+    later = json.dumps(server.requests[cut:])
+    assert "Half a rep" not in later and "zebra" not in later
+    assert document["summary"] == "- one\n- three"
+    listed = run_cli("memories", "list", "--json").stdout
+    assert [m["memory"] for m in json.loads(listed)] == [
+        f"Fact from {t}." for t in ("one", "three", "four")
+    ]
+
+
+TOO_MUCH = "error: arguments are not valid JSON (too large or too deeply nested)"
+MISTAKES = {
+    "id-beyond-sqlite": ('{"memory_id": ' + "9" * 30 + "}", f"error: no memory {'9' * 30}"),
+    "id-of-5000-digits": ('{"memory_id": ' + "9" * 5000 + "}", TOO_MUCH),
+    "nested-100000-deep": ("[" * 100_000 + "]" * 100_000, TOO_MUCH),
+}
+
+
+@pytest.mark.parametrize("arguments,error", MISTAKES.values(), ids=MISTAKES)
+def test_tool_arguments_a_model_gets_badly_wrong_never_fail_the_run(server, db, arguments, error):
+    model = OpenAIChat("m", base_url=server.url, stream=False)
+    agent = Agent(model=model, db=db, enable_agentic_memory=True)
+    server.script(ToolCalls([("delete_memory", arguments)]), Text("Sorry."))
+    assert agent.run("forget it", user_id="u", session_id="s").content == "Sorry."
+    assert server.requests[1]["messages"][-1]["content"] == error

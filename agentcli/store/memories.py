@@ -49,6 +49,12 @@ def _memory(row: Sequence[Any]) -> Memory:
     )
 
 
+def _check_id(user_id: str, memory_id: int) -> None:
+    """An id SQLite cannot hold names no memory (rather than raising OverflowError)."""
+    if not -(2**63) <= memory_id < 2**63:
+        raise NotFoundError(f"no memory {memory_id} for user {user_id!r}")
+
+
 def _topics_json(topics: Iterable[str]) -> str:
     return json.dumps(list(topics), ensure_ascii=False)
 
@@ -56,6 +62,7 @@ def _topics_json(topics: Iterable[str]) -> str:
 class MemoryQueries(Database):
     # -- reading -------------------------------------------------------------
     def get_memory(self, user_id: str, memory_id: int) -> Memory:
+        _check_id(user_id, memory_id)
         row = self.execute(
             f"SELECT {_COLS} FROM memories m WHERE m.user_id = ? AND m.id = ?",
             (user_id, memory_id),
@@ -127,6 +134,7 @@ class MemoryQueries(Database):
 
     def memory_events(self, user_id: str, memory_id: int) -> list[MemoryEvent]:
         """What happened to a memory, oldest first (also after it was deleted)."""
+        _check_id(user_id, memory_id)
         rows = self.execute(
             f"SELECT {_EVENT_COLS} FROM memory_events WHERE user_id = ? AND memory_id = ? "
             "ORDER BY id",
