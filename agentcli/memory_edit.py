@@ -18,6 +18,8 @@ MAX_MEMORY_CHARS = 1000
 MAX_TOPICS = 10
 MAX_TOPIC_CHARS = 40
 NOTICE_CHARS = 100
+# Most memories one import adds (10,000 take about a second).
+MAX_IMPORT_ROWS = 100_000
 
 
 def clean_memory(text: str) -> str:
@@ -92,6 +94,10 @@ def import_rows(data: Any) -> list[dict[str, Any]]:
     """
     if not isinstance(data, list):
         raise UsageError("expected a JSON list of memories, as `agentcli memories export` writes")
+    if len(data) > MAX_IMPORT_ROWS:
+        raise UsageError(
+            f"{len(data):,} memories: one import takes at most {MAX_IMPORT_ROWS:,}; split the file"
+        )
     rows = []
     for number, item in enumerate(data, start=1):
         try:

@@ -320,3 +320,213 @@ def test_a_read_only_database_file_is_one_line_naming_it(server, tmp_path, read_
         f"agentcli: error: database {home / 'agentcli.db'}: attempt to write a readonly database\n",
     )
     assert digest(home / "agentcli.db") == before
+
+
+# -- the data commands: unknown and foreign ids, broken import files, odd ids ------
+def contents(path: Path) -> dict[str, list[tuple]]:
+    tables = ("sessions", "runs", "messages", "memories", "memory_events", "model_calls")
+    return {table: rows(path, f"SELECT * FROM {table} ORDER BY id") for table in tables}
+
+
+@pytest.fixture
+def sarahs(agentcli_home):
+    """Sarah's session "t" with one run, and her memory 1; then the file's contents."""
+    path = agentcli_home / "agentcli.db"
+    db = SqliteDb(path)
+    run = db.start_run(db.ensure_session("sarah", "t"), "hello", "m", "here:1:1")
+    db.finish_run(run.pk, status="completed", messages=[{"role": "assistant", "content": "hi"}])
+    db.add_memory("sarah", "Sarah likes tea.", actor="user")
+    db.close()
+    return path, contents(path)
+
+
+SESSION_COMMANDS = {
+    "show": ("sessions", "show", "{s}"),
+    "show-json": ("sessions", "show", "{s}", "--json"),
+    "rename": ("sessions", "rename", "{s}", "new name"),
+    "delete": ("sessions", "delete", "{s}", "--yes"),
+    "export": ("sessions", "export", "{s}"),
+    "export-to-a-file": ("sessions", "export", "{s}", "-o", "{tmp}/out.md"),
+    "summarize": ("summarize", "-s", "{s}"),
+    "summarize-show": ("summarize", "-s", "{s}", "--show"),
+}
+
+
+@pytest.mark.parametrize(
+    "user,session", [("sarah", "nope"), ("bob", "t")], ids=["unknown", "foreign"]
+)
+@pytest.mark.parametrize("command", SESSION_COMMANDS.values(), ids=SESSION_COMMANDS)
+def test_unknown_and_foreign_sessions_are_one_line_and_change_nothing(
+    cli, sarahs, tmp_path, command, user, session
+):
+    path, before = sarahs
+    args = [a.format(s=session, tmp=tmp_path) for a in command]
+    out = cli(*args, "-u", user)
+    assert (out.exit_code, out.stdout, out.stderr) == (
+        1,
+        "",
+        f"agentcli: error: no session {session!r} for user {user!r}\n",
+    )
+    assert contents(path) == before and not (tmp_path / "out.md").exists()
+
+
+MEMORY_IDS = ["2", "0", "-1", str(2**63), "9" * 30]
+
+
+@pytest.mark.parametrize("user,memory_id", [("sarah", i) for i in MEMORY_IDS] + [("bob", "1")])
+@pytest.mark.parametrize("command", [("edit", "new text"), ("delete",), ("history",)])
+def test_unknown_and_foreign_memory_ids_are_one_line_and_change_nothing(
+    cli, sarahs, command, user, memory_id
+):
+    path, before = sarahs
+    out = cli("memories", command[0], "-u", user, "--", memory_id, *command[1:])
+    assert (out.exit_code, out.stdout, out.stderr) == (
+        1,
+        "",
+        f"agentcli: error: no memory {memory_id} for user {user!r}\n",
+    )
+    assert contents(path) == before
+
+
+BAD_IMPORTS = {
+    "not-json": (b"not json", "{f} is not valid JSON: Expecting value: line 1 column 1 (char 0)"),
+    "empty": (b"", "{f} is not valid JSON: Expecting value: line 1 column 1 (char 0)"),
+    "not-utf8": (
+        b'[{"memory": "caf\xe9"}]',
+        "{f} is not valid JSON: 'utf-8' codec can't decode byte 0xe9 in position 16: "
+        "invalid continuation byte",
+    ),
+    "an-object": (
+        b'{"memory": "x"}',
+        "expected a JSON list of memories, as `agentcli memories export` writes",
+    ),
+    "strings": (b'["Sarah likes jazz."]', "memory 1: not an object"),
+    "a-null-row": (b'[{"memory": "Sarah likes jazz."}, null]', "memory 2: not an object"),
+    "no-text": (b'[{"text": "Sarah likes jazz."}]', 'memory 1: "memory" must be a string'),
+    "blank-text": (b'[{"memory": " \\n "}]', "memory 1: a memory must not be empty"),
+    "text-too-long": (
+        json.dumps([{"memory": "x" * 1001}]).encode(),
+        "memory 1: a memory is at most 1000 characters (this one has 1001)",
+    ),
+    "topics-not-strings": (
+        b'[{"memory": "x", "topics": [1]}]',
+        "memory 1: topics must be a list of strings",
+    ),
+    "bad-time": (
+        b'[{"memory": "x", "created_at": "yesterday"}]',
+        "memory 1: \"created_at\" must be an ISO 8601 time, got 'yesterday'",
+    ),
+    "nested-100000-deep": (
+        b"[" * 100_000 + b"]" * 100_000,
+        "{f} is not valid JSON: nested too deeply",
+    ),
+    "a-5000-digit-number": (
+        b'[{"memory": "x", "topics": ' + b"1" * 5000 + b"}]",
+        "{f} is not valid JSON: Exceeds the limit (4300 digits) for integer string conversion: "
+        "value has 5000 digits; use sys.set_int_max_str_digits() to increase the limit",
+    ),
+    "over-100000-memories": (
+        json.dumps([{"memory": f"Fact {i}."} for i in range(100_001)]).encode(),
+        "100,001 memories: one import takes at most 100,000; split the file",
+    ),
+}
+
+
+@pytest.mark.parametrize("data,error", BAD_IMPORTS.values(), ids=BAD_IMPORTS)
+def test_broken_import_files_are_one_line_and_change_nothing(cli, sarahs, tmp_path, data, error):
+    path, before = sarahs
+    source = tmp_path / "memories.json"
+    source.write_bytes(data)
+    sources = [(str(source), None)]
+    if "utf-8" not in error:  # (stdin reaches the command as text)
+        sources.append(("-", data.decode()))
+    for name, stdin in sources:
+        out = cli("memories", "import", name, "-u", "sarah", input=stdin)
+        assert (out.exit_code, out.stdout) == (2, "")
+        assert out.stderr == f"agentcli: error: {error.format(f=name)}\n"
+    assert contents(path) == before
+
+
+def test_import_files_that_are_too_big_or_not_files(cli, sarahs, tmp_path):
+    path, before = sarahs
+    huge = tmp_path / "huge.json"
+    with open(huge, "wb") as fh:
+        fh.truncate(64 * 2**20 + 1)  # sparse: nothing is written, every byte reads as 0
+    for name, error in (
+        (huge, f"{huge} is larger than the import limit of 64 MiB"),
+        (tmp_path, f"cannot read {tmp_path}: Is a directory"),
+        (
+            tmp_path / "missing.json",
+            f"cannot read {tmp_path / 'missing.json'}: No such file or directory",
+        ),
+    ):
+        out = cli("memories", "import", str(name), "-u", "sarah")
+        assert (out.exit_code, out.stderr) == (2, f"agentcli: error: {error}\n")
+    assert contents(path) == before
+
+
+def test_an_empty_memory_search_is_refused_and_no_match_says_so(cli, sarahs):
+    out = cli("memories", "search", "  ", "-u", "sarah")
+    assert (out.exit_code, out.stderr) == (2, "agentcli: error: the query is empty\n")
+    out = cli("memories", "search", "coffee", "-u", "sarah")
+    assert (out.exit_code, out.stdout, out.stderr) == (0, "", "no memories of user sarah match\n")
+
+
+@pytest.mark.parametrize("user_id,session_id", ODD_IDS.values(), ids=ODD_IDS)
+def test_odd_ids_through_the_sessions_and_memories_commands(
+    cli, server, agentcli_home, user_id, session_id
+):
+    from reliability_model import scripted
+
+    server.default = scripted
+    db = SqliteDb(agentcli_home / "agentcli.db")
+    run = db.start_run(db.ensure_session(user_id, session_id), "hello", "m", "here:1:1")
+    db.finish_run(run.pk, status="completed", messages=[{"role": "assistant", "content": "hi"}])
+    db.close()
+    me = ("-u", user_id)
+
+    def ok(*args: str, input: str | None = None) -> str:
+        out = cli(*args, input=input)
+        assert (out.exit_code, out.stderr) == (0, "")
+        return out.stdout
+
+    def data(*args: str):
+        return json.loads(ok(*args))
+
+    def ids(found: dict) -> tuple[str, str]:
+        return found["user_id"], found["session_id"]
+
+    assert [ids(s) for s in data("sessions", "list", *me, "--json")] == [(user_id, session_id)]
+    assert ids(data("sessions", "show", session_id, *me, "--json")) == (user_id, session_id)
+    assert ok("sessions", "show", session_id, *me).splitlines()[:2] == [
+        f"{session_id} · hello",
+        f"user {user_id} · 1 run",
+    ]
+    assert [ids(h) for h in data("sessions", "search", "hello", *me, "--json")] == [
+        (user_id, session_id)
+    ]
+    document = data("sessions", "export", session_id, *me, "--format", "json")
+    assert ids(document) == (user_id, session_id)
+    assert f"- user: {user_id}\n- session: {session_id}\n" in ok(
+        "sessions", "export", session_id, *me
+    )
+    summary = data("summarize", "-s", session_id, *me, "--json")
+    assert (ids(summary), summary["summary"]) == ((user_id, session_id), "- hello")
+    assert ok("sessions", "rename", session_id, "Tea", *me) == f"renamed {session_id}: Tea\n"
+
+    memory = data("memories", "add", "Likes tea.", *me, "--json")
+    assert [m["user_id"] for m in data("memories", "list", *me, "--json")] == [user_id]
+    assert [m["id"] for m in data("memories", "search", "tea", *me, "--json")] == [memory["id"]]
+    assert [
+        e["user_id"] for e in data("memories", "history", str(memory["id"]), *me, "--json")
+    ] == [user_id]
+    assert [m["user_id"] for m in data("memories", "export", *me)] == [user_id]
+    rows = json.dumps([{"memory": "Likes coffee."}])
+    assert ok("memories", "import", "-", *me, input=rows) == (
+        f"imported 1 memories for user {user_id} (0 already there)\n"
+    )
+    assert ok("memories", "clear", *me, "--yes") == f"deleted 2 memories of user {user_id}\n"
+    assert (
+        ok("sessions", "delete", session_id, *me, "--yes")
+        == f"deleted session {session_id} (1 run)\n"
+    )

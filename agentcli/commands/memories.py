@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -21,6 +20,8 @@ TopicsOption = Annotated[
     list[str] | None, typer.Option("--topic", "-t", help="A topic; repeat for several.")
 ]
 IdArgument = Annotated[int, typer.Argument(help="The memory's id.", show_default=False)]
+# Largest file `import` reads; an export of 100,000 memories is about 30 MiB.
+MAX_IMPORT_BYTES = 64 * 2**20
 
 
 def memory_json(memory: Memory) -> dict[str, Any]:
@@ -48,11 +49,11 @@ def event_json(event: MemoryEvent) -> dict[str, Any]:
     }
 
 
-def show(st: AppState, memories: list[Memory], json_: bool, user_id: str) -> None:
+def show(st: AppState, memories: list[Memory], json_: bool, empty: str) -> None:
     if json_:
         st.env.print_json([memory_json(m) for m in memories])
     elif not memories:
-        st.env.info(f"no memories for user {user_id}")
+        st.env.info(empty)
     else:
         rows = [[str(m.id), m.memory, ", ".join(m.topics), m.updated_at] for m in memories]
         print_table(st.env, ["id", "memory", "topics", "updated"], rows)
@@ -62,7 +63,7 @@ def say(st: AppState, text: str, data: Any, json_: bool) -> None:
     if json_:
         st.env.print_json(data)
     else:
-        st.env.stdout.write(text + "\n")
+        st.env.line(text)  # ids in it are made inert in a terminal
 
 
 @app.command("list")
@@ -76,7 +77,7 @@ def list_(
     st = state(ctx)
     user_id = st.user(user)
     tag = " ".join(topic.lower().split()) if topic is not None else None
-    show(st, st.db().list_memories(user_id, topic=tag), json_, user_id)
+    show(st, st.db().list_memories(user_id, topic=tag), json_, f"no memories for user {user_id}")
 
 
 @app.command()
@@ -88,9 +89,12 @@ def search(
     json_: JsonOption = False,
 ) -> None:
     """Search a user's memories, best match first."""
+    if not query.strip():
+        raise UsageError("the query is empty")
     st = state(ctx)
     user_id = st.user(user)
-    show(st, search_memories(st.db(), user_id, query, limit), json_, user_id)
+    found = search_memories(st.db(), user_id, query, limit)
+    show(st, found, json_, f"no memories of user {user_id} match")
 
 
 @app.command()
@@ -196,13 +200,7 @@ def import_(
     """Import memories for a user; those already stored are skipped."""
     st = state(ctx)
     user_id = st.user(user)
-    try:
-        raw = st.env.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-        data = json.loads(raw)
-    except OSError as exc:
-        raise UsageError(f"cannot read {file}: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{file} is not valid JSON: {exc}") from None
+    data = read_json(st, file)
     rows = import_rows(data)
     added = st.db().import_memories(user_id, rows, actor="user")
     say(
@@ -211,3 +209,24 @@ def import_(
         {"user_id": user_id, "added": added, "skipped": len(rows) - added},
         json_,
     )
+
+
+def read_json(st: AppState, file: str, limit: int = MAX_IMPORT_BYTES) -> Any:
+    """A JSON file (or stdin for ``-``) of at most ``limit`` bytes, parsed."""
+    try:
+        if file == "-":
+            stream = getattr(st.env.stdin, "buffer", st.env.stdin)
+            raw = stream.read(limit + 1)
+        else:
+            with open(file, "rb") as fh:
+                raw = fh.read(limit + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {file}: {exc.strerror}") from None
+    if len(raw) > limit:
+        raise UsageError(f"{file} is larger than the import limit of {limit // 2**20} MiB")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise UsageError(f"{file} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{file} is not valid JSON: nested too deeply") from None
