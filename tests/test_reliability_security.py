@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 from chat_server import Drop, Error
+from reliability_model import kind, turn
 
 import agentcli.store
+from agentcli.config import history_path
 from agentcli.store import SqliteDb
 
 KEY = "sk-test-SECRET-8f3a9c2e7b1d4056"
@@ -249,3 +251,95 @@ def test_no_sql_in_the_store_is_built_from_input():
 def test_the_sql_check_catches_sql_built_from_input(body):
     source = f"def lookup(conn, name):\n    {body}\n"
     assert len(unsafe_sql({"bad.py": source})[0]) == 1
+
+
+# -- the key in runs with memory and summary calls, and in the REPL -----------------
+ECHO_KEY = f"Incorrect API key provided: {KEY}. Your key {KEY} is not valid."
+FOLDING = {"AGENTCLI_HISTORY_RUNS": "1", "AGENTCLI_SUMMARY_BATCH": "1"}
+
+
+def test_memory_and_summary_calls_never_write_or_show_the_key(run_cli, server, agentcli_home):
+    from chat_server import ToolCalls
+    from reliability_model import scripted
+
+    server.default = scripted
+    env = {"OPENAI_API_KEY": KEY, **FOLDING}
+    automatic = ("--memory", "automatic", "-s", "k")
+    server.script(ToolCalls([("add_memory", {"memory": "Sarah keeps bees."})]))
+    outputs = [run_cli("chat", "-s", "k", "one", env=env)]  # an agentic tool call
+    outputs.append(run_cli("chat", *automatic, "two", env=env))  # the manager, then a fold
+    server.script(scripted, Error(401, ECHO_KEY))  # the manager's call refused
+    outputs.append(run_cli("chat", *automatic, "three", env=env))
+    server.script(scripted, scripted, Error(401, ECHO_KEY))  # the fold refused
+    outputs.append(run_cli("chat", *automatic, "four", env=env))
+    outputs.append(run_cli("chat", "--memory", "off", "--no-summaries", "-s", "k", "5", env=env))
+    server.script(Error(401, ECHO_KEY))
+    outputs.append(run_cli("summarize", "-s", "k", env=env))
+
+    assert [o.returncode for o in outputs] == [0, 0, 0, 0, 0, 1]
+    for i, failed in ((2, "memory update"), (3, "summary")):
+        assert (
+            f"{failed} failed: model call to {server.url} failed: HTTP 401 Incorrect API key "
+            "provided: ***" in outputs[i].stderr.decode()
+        )
+    assert "HTTP 401 Incorrect API key provided: ***" in outputs[5].stderr.decode()
+    assert [i for i, o in enumerate(outputs) if KEY.encode() in o.stdout + o.stderr] == []
+    kinds = {kind(r) for r in server.requests}
+    assert kinds == {"chat", "manager", "fold"}
+    assert {h["authorization"] for h in server.headers} == {f"Bearer {KEY}"}  # only there
+    files = written_files(agentcli_home)
+    assert [name for name, data in files.items() if KEY.encode() in data] == []
+
+
+def turned(request, message: str) -> bool:
+    return kind(request) == "manager" and turn(request) == message
+
+
+def test_a_repl_session_writes_the_key_nowhere_and_every_file_is_private(server, agentcli_home):
+    import io
+    import os
+
+    import pexpect
+    from conftest import AGENTCLI
+    from reliability_model import scripted
+
+    server.default = scripted
+    env = {**os.environ, "TERM": "xterm", "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": KEY}
+    env.update(FOLDING, AGENTCLI_MEMORY="automatic", PROMPT_TOOLKIT_NO_CPR="1")
+    child = pexpect.spawn(
+        AGENTCLI,
+        ["chat", "-u", "sarah", "-s", "k"],
+        env=env,
+        encoding="utf-8",
+        timeout=30,
+        preexec_fn=lambda: os.umask(0),  # what the files get is agentcli's doing alone
+    )
+    child.logfile_read = io.StringIO()
+    for text in ("hello", "again"):
+        child.expect("›")
+        child.send(text + "\r")
+        child.expect(f"echo: {text}")
+    # The memory manager's call about the next message is refused, echoing the key.
+    server.default = lambda r: Error(401, ECHO_KEY) if turned(r, "third") else scripted(r)
+    child.expect("›")
+    child.send("third\r")
+    child.expect("memory update failed: .*provided: \\*\\*\\*")
+    child.expect("›")
+    child.send("/exit\r")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert KEY not in child.logfile_read.getvalue()
+    assert {kind(r) for r in server.requests} == {"chat", "manager", "fold"}
+
+    files = written_files(agentcli_home)
+    history = history_path("sarah")
+    assert "+third" in history.read_text()  # the REPL's input history was written
+    assert [name for name, data in files.items() if KEY.encode() in data] == []
+    modes = {str(p.relative_to(agentcli_home)): mode(p) for p in agentcli_home.rglob("*")}
+    assert modes == {
+        "agentcli.db": 0o600,
+        "history": 0o700,
+        str(history.relative_to(agentcli_home)): 0o600,
+    }
+    assert mode(agentcli_home) == 0o700
