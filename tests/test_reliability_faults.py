@@ -5,6 +5,7 @@ import sqlite3
 
 import pytest
 from chat_server import ChatServer, Drop, Error, Hang, Raw, Text, ToolCalls
+from reliability_model import scripted
 
 from agentcli import Agent, OpenAIChat
 from agentcli.errors import ModelError, RunCancelled
@@ -295,10 +296,9 @@ FAILURES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("part,failure,cause", FAILURES.values(), ids=FAILURES)
 def test_failing_follow_up_work_only_warns(run_cli, server, agentcli_home, part, failure, cause):
-    from reliability_model import scripted
-
     server.default = scripted
     assert run_cli("chat", "-s", "t", "one", env=FOLLOW_UP).returncode == 0
     # The second run: its reply, its manager call, then its fold.
@@ -319,9 +319,8 @@ def test_failing_follow_up_work_only_warns(run_cli, server, agentcli_home, part,
     ).fetchone() == ("error",)
 
 
+@pytest.mark.slow
 def test_a_cut_reply_shows_as_error_and_is_never_folded_or_remembered(run_cli, server):
-    from reliability_model import scripted
-
     server.default = scripted
     env = {**FOLLOW_UP, "AGENTCLI_MEMORY": "automatic"}
     run_cli("chat", "-s", "t", "one", env=env)

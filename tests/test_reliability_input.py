@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from chat_server import Text
+from reliability_model import scripted
 
 from agentcli import Agent
 from agentcli.errors import SchemaTooNewError, StoreError, UsageError
@@ -476,8 +477,6 @@ def test_an_empty_memory_search_is_refused_and_no_match_says_so(cli, sarahs):
 def test_odd_ids_through_the_sessions_and_memories_commands(
     cli, server, agentcli_home, user_id, session_id
 ):
-    from reliability_model import scripted
-
     server.default = scripted
     db = SqliteDb(agentcli_home / "agentcli.db")
     run = db.start_run(db.ensure_session(user_id, session_id), "hello", "m", "here:1:1")

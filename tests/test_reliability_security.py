@@ -5,8 +5,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from chat_server import Drop, Error
-from reliability_model import kind, turn
+from chat_server import Drop, Error, ToolCalls
+from reliability_model import kind, scripted, turn
 
 import agentcli.store
 from agentcli.config import history_path
@@ -258,10 +258,8 @@ ECHO_KEY = f"Incorrect API key provided: {KEY}. Your key {KEY} is not valid."
 FOLDING = {"AGENTCLI_HISTORY_RUNS": "1", "AGENTCLI_SUMMARY_BATCH": "1"}
 
 
+@pytest.mark.slow
 def test_memory_and_summary_calls_never_write_or_show_the_key(run_cli, server, agentcli_home):
-    from chat_server import ToolCalls
-    from reliability_model import scripted
-
     server.default = scripted
     env = {"OPENAI_API_KEY": KEY, **FOLDING}
     automatic = ("--memory", "automatic", "-s", "k")
@@ -301,7 +299,6 @@ def test_a_repl_session_writes_the_key_nowhere_and_every_file_is_private(server,
 
     import pexpect
     from conftest import AGENTCLI
-    from reliability_model import scripted
 
     server.default = scripted
     env = {**os.environ, "TERM": "xterm", "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": KEY}
