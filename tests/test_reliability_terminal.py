@@ -275,7 +275,9 @@ def test_confirmation_questions_are_inert(evil, monkeypatch):
 
 
 # -- the REPL ---------------------------------------------------------------------
-def test_repl_recap_history_and_sessions_show_stored_text_literally(evil, server, monkeypatch):
+def test_repl_recap_history_sessions_and_memories_show_stored_text_literally(
+    evil, server, monkeypatch
+):
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
@@ -292,7 +294,7 @@ def test_repl_recap_history_and_sessions_show_stored_text_literally(evil, server
         AppState(env=env, _db=db), agent, Settings(model="m"), user_id=USER, session_id=SESSION
     )
     with create_pipe_input() as pipe:
-        pipe.send_text("/history\r/sessions\r/summary show\r")
+        pipe.send_text(f"/history\r/sessions\r/summary show\r/memories\r/memories alert\r{HUGE}")
         pipe.close()
         repl._input, repl._output = pipe, DummyOutput()
         repl.run()
@@ -301,7 +303,11 @@ def test_repl_recap_history_and_sessions_show_stored_text_literally(evil, server
     assert [bit for bit in RAW_BITS if bit in raw] == []
     shown = visible(raw)
     assert [piece for piece in SHOWN if piece not in shown] == []
-    assert shown.count("[bold red]alert[/bold red]") >= 8  # header, recap, history, sessions…
+    assert shown.count("[bold red]alert[/bold red]") >= 10  # header, recap, history, sessions…
+    assert f"agentcli: error: no memory {'9' * 30} for user " in shown  # not a crash
+
+
+HUGE = f"/forget {'9' * 30}\r"  # beyond SQLite's integers
 
 
 def test_repl_warnings_above_the_prompt_are_inert(capsys):
