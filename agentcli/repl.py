@@ -165,9 +165,6 @@ class Repl:
                 return prompt.prompt(PROMPT)
             finally:
                 self._prompting = False
-        # Results whose memory notices may still grow (the automatic memory
-        # manager adds to them in the background), with how many were shown.
-        self._notices: list[tuple[list[str], int]] = []
 
     def _warning(self, text: str) -> None:
         if self._prompting:
