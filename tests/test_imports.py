@@ -68,6 +68,11 @@ def test_help_imports_no_command_module_and_no_rich():
     assert sorted(m for m in modules if m.startswith(("agentcli.commands.", "rich"))) == []
 
 
+def test_help_opens_no_database_code():
+    modules = loaded("--help")
+    assert sorted(modules & {"sqlite3", "agentcli.store", "agentcli.config"}) == []
+
+
 def test_a_command_imports_no_other_command_module():
     from agentcli.commands import COMMANDS
 
