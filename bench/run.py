@@ -1,4 +1,4 @@
-"""agentcli's benchmark: start-up, one-shot chat, per-run overhead, memory selection.
+"""agentcli's benchmark: start-up, chat, per-run overhead, memory selection, summaries.
 
     python bench/run.py                  # every number in the README (a few minutes once cached)
     python bench/run.py --quick          # fewer repetitions, for development
