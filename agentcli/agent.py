@@ -135,8 +135,9 @@ class Agent:
             raise UsageError("user_id and session_id must not be empty")
         self.model.check_configured()
         self._sweep_interrupted()
-        session = self.db.ensure_session(user_id, session_id)
-        run = self.db.start_run(session, message, self.model.id, current_owner())
+        session, run = self.db.begin_run(
+            user_id, session_id, message, self.model.id, current_owner()
+        )
         started = time.monotonic()
         streamed: list[str] = []
 

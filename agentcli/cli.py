@@ -3,7 +3,6 @@
 # No ``from __future__ import annotations`` here: Typer would then evaluate the
 # root options' annotations from strings at every start (about 5 ms).
 import os
-import sqlite3
 import sys
 from typing import Annotated, Any
 
@@ -12,14 +11,19 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .commands import LazyCommands
-from .config import db_path
 from .errors import AgentCliError, ExitStatus, StoreError
-from .render import safe_text
 
 # Start-up cost matters (scripts call agentcli in loops): this module imports
 # typer and light standard modules only; each command's module is imported
 # when that command runs (see commands/__init__.py), heavy packages (openai,
-# prompt_toolkit, Rich) inside the functions that use them.
+# prompt_toolkit, Rich) inside the functions that use them. ``--help`` loads
+# neither sqlite3 nor the config and render modules.
+
+
+def _inert(text: str) -> str:
+    from .render import safe_text
+
+    return safe_text(text)
 
 
 class CliError(typer.TyperException):
@@ -31,7 +35,7 @@ class CliError(typer.TyperException):
 
     def show(self, file: Any = None) -> None:
         # Messages can carry text from a server or the database: made inert.
-        typer.echo(f"agentcli: error: {safe_text(self.message)}", file=file or sys.stderr)
+        typer.echo(f"agentcli: error: {_inert(self.message)}", file=file or sys.stderr)
 
 
 def _debug(ctx: typer.Context) -> bool:
@@ -73,13 +77,16 @@ class AgentGroup(TyperGroup):
             if _debug(ctx):
                 raise
             raise CliError(exc) from None
-        except sqlite3.Error as exc:
+        except Exception as exc:
             # The database failed after it was opened (read-only file, damaged
-            # page, locked too long): one line naming the file.
-            if _debug(ctx):
+            # page, locked too long): one line naming the file. (Without
+            # sqlite3 loaded, nothing can have raised its error.)
+            sqlite3 = sys.modules.get("sqlite3")
+            if sqlite3 is None or not isinstance(exc, sqlite3.Error) or _debug(ctx):
                 raise
-            obj = ctx.obj
-            name = db_path(getattr(obj, "db_override", None))
+            from .config import db_path
+
+            name = db_path(getattr(ctx.obj, "db_override", None))
             raise CliError(StoreError(f"database {name}: {exc}")) from None
         finally:
             close = getattr(ctx.obj, "close", None)
@@ -153,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if os.environ.get("AGENTCLI_DEBUG") or "--traceback" in sys.argv:
             raise
-        first = safe_text(str(exc).splitlines()[0]) if str(exc) else ""
+        first = _inert(str(exc).splitlines()[0]) if str(exc) else ""
         sys.stderr.write(
             f"agentcli: error: unexpected {type(exc).__name__}: {first} "
             "(run again with --traceback for details)\n"

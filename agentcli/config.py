@@ -6,7 +6,6 @@ variables, the TOML config file, built-in defaults.
 
 from __future__ import annotations
 
-import getpass
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -80,6 +79,8 @@ def ensure_private_dir(path: Path) -> Path:
 
 
 def login_name() -> str:
+    import getpass  # with termios, a millisecond that commands given --user never need
+
     try:
         return getpass.getuser()
     except Exception:  # no login name in some containers

@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from .errors import ConfigError, ModelError, redact
@@ -203,35 +204,43 @@ class OpenAIChat:
 
         The same call as ``chat.completions.create`` without its per-call
         conversion of typed parameters, which walks every message and costs
-        milliseconds per call once a history is in the context.
+        milliseconds per call once a history is in the context. A whole
+        (unstreamed) answer comes back as the decoded JSON (``cast_to=object``):
+        building the SDK's typed ``ChatCompletion`` from it costs more than the
+        rest of reading it, for the few fields used here.
         """
         from openai import Stream
-        from openai.types.chat import ChatCompletion, ChatCompletionChunk
+        from openai.types.chat import ChatCompletionChunk
 
         return self.client().post(
             "/chat/completions",
             body=body,
-            cast_to=ChatCompletion,
+            cast_to=object,
             stream=stream,
             stream_cls=Stream[ChatCompletionChunk],
         )
 
     def _once(self, messages, tools) -> ModelResponse:
-        resp = self._post(self._request(messages, tools), stream=False)
+        resp = _fields(self._post(self._request(messages, tools), stream=False))
         if not getattr(resp, "choices", None):
             raise ModelError(f"model call to {self.endpoint} failed: the response has no choices")
         choice = resp.choices[0]
         message = choice.message
+        fields = vars(message)  # a message that is not an object is malformed
         calls = [
-            ToolCall(c.id or f"call_{i}", c.function.name or "", c.function.arguments or "")
-            for i, c in enumerate(getattr(message, "tool_calls", None) or [])
+            ToolCall(
+                vars(c).get("id") or f"call_{i}",
+                vars(c.function).get("name") or "",
+                vars(c.function).get("arguments") or "",
+            )
+            for i, c in enumerate(fields.get("tool_calls") or [])
             if getattr(c, "function", None) is not None
         ]
         return ModelResponse(
-            content=message.content or "",
+            content=fields.get("content") or "",
             tool_calls=calls,
             usage=_usage(getattr(resp, "usage", None)),
-            finish_reason=choice.finish_reason,
+            finish_reason=getattr(choice, "finish_reason", None),
             model=getattr(resp, "model", None) or self.id,
         )
 
@@ -273,6 +282,17 @@ class OpenAIChat:
             for i, s in sorted(slots.items())
         ]
         return ModelResponse("".join(parts), calls, usage, finish, model or self.id)
+
+
+def _fields(data: Any) -> Any:
+    """Decoded JSON with objects read as attributes, like the SDK's types: a
+    missing field is an ``AttributeError``, anything that is not an object has
+    no fields."""
+    if isinstance(data, dict):
+        return SimpleNamespace(**{str(k): _fields(v) for k, v in data.items()})
+    if isinstance(data, list):
+        return [_fields(v) for v in data]
+    return data
 
 
 def _collector(sink: list[str], on_text: Callable[[str], None] | None) -> Callable[[str], None]:

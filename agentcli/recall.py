@@ -10,8 +10,7 @@ user has.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from .store import Memory, fts_query
 
@@ -51,8 +50,7 @@ class MemorySource(Protocol):
     def term_counts(self, terms: list[str]) -> dict[str, int]: ...
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     """The chosen memories, oldest first, and whether they are all the user has."""
 
     memories: list[Memory]

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 # C0/C1 control characters other than newline and tab, which could move the
 # cursor, change colours or set window titles if written to a terminal, and
@@ -156,8 +156,7 @@ class Env:
         self.stdout.flush()
 
 
-@dataclass(frozen=True)
-class Marked:
+class Marked(NamedTuple):
     """Text with highlighted parts (e.g. a search match): ``(piece, highlighted)`` pairs."""
 
     pieces: tuple[tuple[str, bool], ...]

@@ -94,10 +94,18 @@ class Worker:
         self.log.close()
 
 
-def alternate(plan: list[tuple[Worker, Series, str, str]], reps: int) -> None:
-    """Run each (worker, series, user, session) in turn, WARMUP untimed rounds first."""
+def alternate(
+    plan: list[tuple[Worker, Series, str, str]], reps: int, *, rotate: bool = False
+) -> None:
+    """Run each (worker, series, user, session) in turn, WARMUP untimed rounds first.
+
+    With ``rotate`` each round starts one entry further along (AB BA AB ...),
+    for entries on one worker; two workers strictly alternate, so that each
+    waits idle while the other runs.
+    """
     for n in range(WARMUP + reps):
-        for worker, series, user, session in plan:
+        shift = n % len(plan) if rotate else 0
+        for worker, series, user, session in plan[shift:] + plan[:shift]:
             message = f"Tell me something about item {n}."
             worker.run(series, user, session, message, keep=n >= WARMUP)
 
@@ -154,7 +162,8 @@ def size_row(setup: Setup, big_db: Path, reps: int) -> Row:
     worker = Worker("agentcli-big", sys.executable, "agentcli_agent.py", db, setup.url, setup.env())
     long, short = Series("10,000 runs"), Series("10 runs")
     try:
-        alternate([(worker, short, BIG_USER, "short"), (worker, long, BIG_USER, "long")], reps)
+        plan = [(worker, short, BIG_USER, "short"), (worker, long, BIG_USER, "long")]
+        alternate(plan, reps, rotate=True)
     finally:
         worker.close()
     fill(row, long, short, None)

@@ -1,9 +1,14 @@
 """Generated databases for the benchmark, built once with bulk inserts and cached.
 
 ``big``: 1,000,000 messages across 100 users; user-000 has a 10,000-run
-session ``long`` and a 10-run session ``short``. ``small``: what a person's
-database looks like for the start-up commands (bench-user: 20 sessions, 25
+session ``long`` and a 10-run session ``short``, and more memories than fit
+the context (so a run ranks them). ``small``: what a person's database looks
+like for the start-up commands (bench-user: 20 sessions of 10 runs, 25
 memories) plus heavy-user with 10,000 memories for memory selection.
+
+Every session longer than the history window has a summary in the steady
+state of summaries on: ``sessions.summary_through`` is the pk of the last run
+it covers (as in ``agentcli.summary``), all but the last WINDOW runs.
 
 The schema comes from agentcli itself (its migrations); the cache key is a
 hash of those migrations and of the sizes here, so a schema change rebuilds.
@@ -24,13 +29,17 @@ from pathlib import Path
 from agentcli.store import SqliteDb
 from agentcli.store.schema import MIGRATIONS
 
-DATA_VERSION = "1"
+DATA_VERSION = "2"
 USERS = 100
 MESSAGES = 1_000_000
 LONG_RUNS = 10_000
 SHORT_RUNS = 10
 SESSIONS_PER_USER = 20
 MEMORIES_PER_USER = 20
+BIG_USER_MEMORIES = 500  # about 5 times what fits the default budget of 1,500 tokens
+BENCH_SESSIONS = 20
+BENCH_RUNS = 200
+BENCH_MEMORIES = 25
 HEAVY_MEMORIES = 10_000
 WINDOW = 5  # history runs the benchmark's agents use; the summaries cover the rest
 
@@ -41,7 +50,8 @@ TOPICS = ["work", "family", "food", "travel", "health", "music", "sport", "pets"
 
 
 def cache_key() -> str:
-    sizes = [DATA_VERSION, USERS, MESSAGES, LONG_RUNS, SHORT_RUNS, HEAVY_MEMORIES, WINDOW]
+    sizes = [DATA_VERSION, USERS, MESSAGES, LONG_RUNS, SHORT_RUNS, MEMORIES_PER_USER]
+    sizes += [BIG_USER_MEMORIES, BENCH_SESSIONS, BENCH_RUNS, BENCH_MEMORIES, HEAVY_MEMORIES, WINDOW]
     blob = json.dumps([MIGRATIONS, sizes]).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
@@ -135,7 +145,8 @@ def _build_big(conn: sqlite3.Connection, rng: random.Random) -> None:
             message_rows,
         )
     for u in range(USERS):
-        _insert_memories(conn, rng, vocab, f"user-{u:03d}", MEMORIES_PER_USER, clock)
+        count = BIG_USER_MEMORIES if f"user-{u:03d}" == BIG_USER else MEMORIES_PER_USER
+        _insert_memories(conn, rng, vocab, f"user-{u:03d}", count, clock)
 
 
 def _insert_sessions(conn, sessions, used, schedule) -> None:
@@ -183,8 +194,8 @@ def _fts_rebuilt_after(conn: sqlite3.Connection, table: str):
 def _build_small(conn: sqlite3.Connection, rng: random.Random) -> None:
     vocab = _vocabulary(rng)
     clock = _Clock(datetime(2025, 1, 1, tzinfo=UTC))
-    sessions = [(BENCH_USER, f"thread-{n:02d}") for n in range(20)]
-    schedule = [1 + i % len(sessions) for i in range(60)]
+    sessions = [(BENCH_USER, f"thread-{n:02d}") for n in range(BENCH_SESSIONS)]
+    schedule = [1 + i % len(sessions) for i in range(BENCH_RUNS)]
     texts = _sentences(rng, vocab, 2 * len(schedule), 6, 30)
     used = {}
     for run_pk, session_pk in enumerate(schedule, start=1):
@@ -202,7 +213,7 @@ def _build_small(conn: sqlite3.Connection, rng: random.Random) -> None:
             )
         used[session_pk] = (used.get(session_pk, (started,))[0], finished)
     _insert_sessions(conn, sessions, used, schedule)
-    _insert_memories(conn, rng, vocab, BENCH_USER, 25, clock)
+    _insert_memories(conn, rng, vocab, BENCH_USER, BENCH_MEMORIES, clock)
     _insert_memories(conn, rng, vocab, HEAVY_USER, HEAVY_MEMORIES, clock)
 
 

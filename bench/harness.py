@@ -1,4 +1,4 @@
-"""Running commands side by side: cold processes in rounds (ABC ABC ...), medians."""
+"""Running commands side by side: cold processes in rounds (ABC BCA CAB ...), medians."""
 
 from __future__ import annotations
 
@@ -81,11 +81,16 @@ def failure(result: dict, stderr: bytes) -> str | None:
 def rounds(
     commands: list[Command], reps: int, *, warmup: int = 1, base_env: dict | None = None
 ) -> dict[str, Outcome]:
-    """Start every command once per round, in turn, ``warmup`` rounds untimed."""
+    """Start every command once per round, in turn, ``warmup`` rounds untimed.
+
+    Each round starts one command further along (ABC, BCA, CAB, ...), so every
+    command runs equally often first, after each of the others, and last.
+    """
     env = dict(base_env if base_env is not None else os.environ)
     outcomes = {c.name: Outcome(c.name) for c in commands}
     for round_no in range(warmup + reps):
-        for cmd in commands:
+        shift = round_no % len(commands)
+        for cmd in commands[shift:] + commands[:shift]:
             out = outcomes[cmd.name]
             if out.error:
                 continue

@@ -4,13 +4,15 @@ Each conversation's ``observation`` facts become one user's memories (in
 conversation order, so "recent" means late in the conversation). Each question
 of categories 1-4 is asked as the user's message. A question counts as
 covered when a memory whose dialogue id is among its evidence ids is in the
-context. Compared: all memories, the most recent that fit the budget, and
-agentcli's selection. Then the time to choose among 10,000 memories.
+context. Compared: all memories, the most recent that fit the budget,
+agentcli's selection, and the same without its recency weight. Then the time
+to choose among 10,000 memories.
 
     python bench/locomo_memory.py [PATH] [--budget 1500]
 
 PATH defaults to ../shared/data/locomo/locomo-dev.json from the repository
 root. The data (CC BY-NC 4.0) is read from there, never copied.
+``python bench/run.py`` runs this too (``--locomo PATH``).
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ import argparse
 import json
 import re
 import statistics
+import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from agentcli import recall
 from agentcli.recall import CHARS_PER_TOKEN, select_memories
 from agentcli.store import Memory, SqliteDb
 from agentcli.store.memories import normalize_memory
@@ -32,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "locomo" / "locomo-dev.json"
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 SCALE = 10_000
+SELECTION = "agentcli selection"
+CEILING = "all memories"
 _DIA = re.compile(r"D:?(\d+):(\d+)")
 
 
@@ -63,14 +70,31 @@ def load(db: SqliteDb, user_id: str, items: list[tuple[str, set[str]]]) -> dict[
     return sources
 
 
+@contextmanager
+def recency_weight(weight: float) -> Iterator[None]:
+    """The selection with another recency weight (for the row without it)."""
+    saved = recall.RECENCY_WEIGHT
+    recall.RECENCY_WEIGHT = weight
+    try:
+        yield
+    finally:
+        recall.RECENCY_WEIGHT = saved
+
+
 def evaluate(data: list[dict], budget: int) -> dict[str, dict]:
     db = SqliteDb(":memory:")
+
+    def unweighted(user: str, question: str) -> list[Memory]:
+        with recency_weight(0.0):
+            return select_memories(db, user, question, budget).memories
+
     methods: dict[str, Callable[[str, str], list[Memory]]] = {
-        "all memories": lambda user, q: db.list_memories(user),
+        CEILING: lambda user, q: db.list_memories(user),
         "most recent that fit": lambda user, q: db.recent_memories(user, budget * CHARS_PER_TOKEN)[
             0
         ],
-        "agentcli selection": lambda user, q: select_memories(db, user, q, budget).memories,
+        SELECTION: lambda user, q: select_memories(db, user, q, budget).memories,
+        f"{SELECTION}, no recency weight": unweighted,
     }
     stats = {name: {"hit": {c: 0 for c in CATEGORIES}, "tokens": []} for name in methods}
     asked = {c: 0 for c in CATEGORIES}
@@ -91,7 +115,7 @@ def evaluate(data: list[dict], budget: int) -> dict[str, dict]:
     for entry in stats.values():
         entry["share"] = {c: entry["hit"][c] / asked[c] for c in CATEGORIES}
         entry["overall"] = sum(entry["hit"].values()) / sum(asked.values())
-        entry["mean_tokens"] = statistics.mean(entry["tokens"])
+        entry["mean_tokens"] = statistics.mean(entry.pop("tokens"))
     stats["_asked"] = asked
     return stats
 
@@ -112,29 +136,59 @@ def selection_time(data: list[dict], budget: int) -> tuple[float, float, int]:
     return statistics.median(times), times[int(len(times) * 0.95)], db.count_memories("many")
 
 
+def measure(path: Path, budget: int = 1500) -> dict:
+    """Coverage per method and the selection time at SCALE memories, as plain data."""
+    data = json.loads(Path(path).read_text())
+    stats = evaluate(data, budget)
+    asked = stats.pop("_asked")
+    median, p95, count = selection_time(data, budget)
+    return {
+        "conversations": len(data),
+        "memories": sum(len(facts(c)) for c in data),
+        "asked": asked,
+        "budget": budget,
+        "methods": stats,
+        "selection_ms": {"memories": count, "median": median, "p95": p95},
+    }
+
+
+def markdown(result: dict) -> str:
+    """The table and the sentences the README shows, from :func:`measure`'s result."""
+    asked, methods = result["asked"], result["methods"]
+    lines = [
+        textwrap.fill(
+            f"On the {result['conversations']} development conversations "
+            f"({result['memories']:,} memories, {sum(asked.values()):,} questions, "
+            f"budget {result['budget']:,} tokens):",
+            78,
+        ),
+        "",
+        "| memories in context | covered | "
+        + " | ".join(f"{CATEGORIES[c]} ({asked[c]})" for c in CATEGORIES)
+        + " | tokens per question |",
+        "|---|---:|" + "---:|" * len(CATEGORIES) + "---:|",
+    ]
+    for name, entry in methods.items():
+        cells = " | ".join(f"{entry['share'][c]:.1%}" for c in CATEGORIES)
+        lines.append(f"| {name} | {entry['overall']:.1%} | {cells} | {entry['mean_tokens']:,.0f} |")
+    ours, ceiling = methods[SELECTION], methods[CEILING]
+    timing = result["selection_ms"]
+    summary = (
+        f"The selection reaches {ours['overall'] / ceiling['overall']:.0%} of the ceiling "
+        f"with {ours['mean_tokens'] / ceiling['mean_tokens']:.0%} of its tokens. Choosing "
+        f"among {timing['memories']:,} memories of one user takes a median of "
+        f"{timing['median']:.1f} ms (95th percentile {timing['p95']:.1f} ms)."
+    )
+    lines += ["", textwrap.fill(summary, 78)]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", default=str(DEFAULT_DATA))
     parser.add_argument("--budget", type=int, default=1500, help="token budget (chars / 4)")
     args = parser.parse_args()
-    data = json.loads(Path(args.path).read_text())
-    stats = evaluate(data, args.budget)
-    asked = stats.pop("_asked")
-    memories = sum(len(facts(c)) for c in data)
-    print(
-        f"LoCoMo: {len(data)} conversations, {memories} observation memories, "
-        f"{sum(asked.values())} questions (categories 1-4), budget {args.budget} tokens\n"
-    )
-    head = " | ".join(f"{CATEGORIES[c]} ({asked[c]})" for c in CATEGORIES)
-    print(f"| memories in context | covered | {head} | tokens per question |")
-    print("|---|---:|" + "---:|" * len(CATEGORIES) + "---:|")
-    for name, entry in stats.items():
-        cells = " | ".join(f"{entry['share'][c]:.1%}" for c in CATEGORIES)
-        print(f"| {name} | {entry['overall']:.1%} | {cells} | {entry['mean_tokens']:,.0f} |")
-    median, p95, count = selection_time(data, args.budget)
-    print(
-        f"\nChoosing among {count:,} memories of one user: median {median:.2f} ms, p95 {p95:.2f} ms"
-    )
+    print(markdown(measure(Path(args.path), args.budget)), end="")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Rows of the targets table, and writing them as JSON, Markdown and text."""
+"""Rows of the targets table, and writing them (and the sections after it) as
+JSON, Markdown and text."""
 
 from __future__ import annotations
 
@@ -6,8 +7,17 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-README_START = "<!-- bench:start -->"
-README_END = "<!-- bench:end -->"
+# Where each part goes in the README: between <!-- bench:NAME:start --> and
+# <!-- bench:NAME:end -->.
+TITLES = {
+    "performance": "Performance targets",
+    "locomo": "Memory selection on LoCoMo",
+    "summaries": "Prompt tokens with and without session summaries",
+}
+
+
+def marker(name: str, edge: str) -> str:
+    return f"<!-- bench:{name}:{edge} -->"
 
 
 @dataclass
@@ -104,23 +114,31 @@ def text(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def write_json(path: Path, rows: list[Row], machine: dict) -> None:
+def write_json(path: Path, rows: list[Row], machine: dict, sections: dict[str, dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"machine": machine, "rows": [r.as_dict() for r in rows]}
+    data |= {name: section["data"] or section["problem"] for name, section in sections.items()}
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def write_markdown(path: Path, rows: list[Row], machine: dict) -> None:
+def write_markdown(path: Path, rows: list[Row], machine: dict, sections: dict[str, dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(markdown(rows, machine))
+    parts = [f"## {TITLES['performance']}\n\n{markdown(rows, machine)}"] if rows else []
+    for name, section in sections.items():
+        parts.append(f"## {TITLES[name]}\n\n{section['markdown'] or section['problem']}")
+    path.write_text("\n".join(parts))
 
 
-def update_readme(readme: Path, table: str) -> bool:
-    """Replace the README's table between the bench markers; False if it has none."""
+def update_readme(readme: Path, blocks: dict[str, str]) -> list[str]:
+    """Replace each block between its markers in the README; returns the names without markers."""
     content = readme.read_text()
-    start, end = content.find(README_START), content.find(README_END)
-    if start < 0 or end < start:
-        return False
-    new = content[: start + len(README_START)] + "\n" + table + content[end:]
-    readme.write_text(new)
-    return True
+    missing = []
+    for name, block in blocks.items():
+        start, end = marker(name, "start"), marker(name, "end")
+        at, until = content.find(start), content.find(end)
+        if at < 0 or until < at:
+            missing.append(name)
+            continue
+        content = content[: at + len(start)] + "\n" + block + content[until:]
+    readme.write_text(content)
+    return missing

@@ -1,11 +1,15 @@
-"""agentcli's benchmark: start-up, one-shot chat, per-run overhead, memory selection.
+"""agentcli's benchmark: start-up, chat, per-run overhead, memory selection, summaries.
 
-    python bench/run.py            # the full run (a few minutes once cached)
-    python bench/run.py --quick    # fewer repetitions, for development
+    python bench/run.py                  # every number in the README (a few minutes once cached)
+    python bench/run.py --quick          # fewer repetitions, for development
+    python bench/run.py --update-readme  # and copy the tables into README.md
 
 Builds its databases and installs its peers (llm, Agno) once, under
 bench/.cache; starts its own Chat Completions server on 127.0.0.1; prints
 the targets table and writes it as JSON and Markdown (bench/results/).
+Two more sections follow it: memory selection on LoCoMo (locomo_memory.py;
+the dataset is read where it lies, ``--locomo PATH``) and prompt tokens with
+and without session summaries (summary_tokens.py).
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ sys.path.insert(0, str(HERE))
 import agents  # noqa: E402
 import cold  # noqa: E402
 import data  # noqa: E402
+import locomo_memory  # noqa: E402
 import peers  # noqa: E402
 import report  # noqa: E402
 import selection  # noqa: E402
 import server  # noqa: E402
+import summary_tokens  # noqa: E402
 
 CACHE = HERE / ".cache"
 RESULTS = HERE / "results"
@@ -41,6 +47,7 @@ REPS = {
     "quick": {"startup": 10, "chat": 8, "agents": 30, "sizes": 30, "selection": 100},
 }
 STEPS = ("startup", "chat", "agents", "sizes", "selection")
+SECTIONS = ("locomo", "summaries")
 
 
 def log(message: str) -> None:
@@ -53,13 +60,49 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--json", type=Path, default=RESULTS / "latest.json")
     parser.add_argument("--markdown", type=Path, default=RESULTS / "latest.md")
-    parser.add_argument("--only", help=f"comma-separated steps of {', '.join(STEPS)}")
-    parser.add_argument("--update-readme", action="store_true", help="copy the table into README")
+    parser.add_argument(
+        "--only", help=f"comma-separated parts of {', '.join(STEPS + SECTIONS)} (default: all)"
+    )
+    parser.add_argument(
+        "--locomo",
+        type=Path,
+        default=locomo_memory.DEFAULT_DATA,
+        help="LoCoMo's locomo-dev.json (default: ../shared/data/locomo/ from the repository)",
+    )
+    parser.add_argument("--update-readme", action="store_true", help="copy the tables into README")
     args = parser.parse_args()
     mode = "quick" if args.quick else "full"
     reps = REPS[mode]
-    steps = args.only.split(",") if args.only else list(STEPS)
+    parts = args.only.split(",") if args.only else [*STEPS, *SECTIONS]
+    unknown = sorted(set(parts) - set(STEPS + SECTIONS))
+    if unknown:
+        parser.error(
+            f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(STEPS + SECTIONS)}"
+        )
+    steps = [s for s in STEPS if s in parts]
 
+    rows, machine = measure_targets(steps, reps, mode) if steps else ([], None)
+    sections = {name: run_section(name, args) for name in SECTIONS if name in parts}
+    machine = machine or describe(mode, reps, {})
+
+    report.write_json(args.json, rows, machine, sections)
+    report.write_markdown(args.markdown, rows, machine, sections)
+    if rows:
+        print(report.text(rows))
+        print(f"\n{report.machine_line(machine)}")
+    for name, section in sections.items():
+        print(f"\n## {report.TITLES[name]}\n\n{section['markdown'] or section['problem']}", end="")
+    print(f"\nwrote {args.json} and {args.markdown}")
+    if args.update_readme:
+        blocks = {name: s["markdown"] for name, s in sections.items() if s["markdown"]}
+        if rows:
+            blocks["performance"] = report.markdown(rows, machine)
+        for name in report.update_readme(README, blocks):
+            log(f"README has no {report.marker(name, 'start')} marker; {name} not copied")
+
+
+def measure_targets(steps: list[str], reps: dict, mode: str) -> tuple[list[report.Row], dict]:
+    """The rows of the targets table, in the issue's order, and the machine they ran on."""
     with ThreadPoolExecutor(1) as pool:
         installing = pool.submit(peers.ensure, CACHE, log)
         small = data.ensure(CACHE, "small", log)
@@ -92,13 +135,21 @@ def main() -> None:
 
     startup = rows.get("startup", [])
     ordered = startup[:4] + [r for s in STEPS[1:] for r in rows.get(s, [])] + startup[4:]
-    machine = describe(mode, reps, installed) | imports
-    report.write_json(args.json, ordered, machine)
-    report.write_markdown(args.markdown, ordered, machine)
-    print(report.text(ordered))
-    print(f"\n{report.machine_line(machine)}\nwrote {args.json} and {args.markdown}")
-    if args.update_readme and not report.update_readme(README, report.markdown(ordered, machine)):
-        log(f"README has no {report.README_START} marker; not updated")
+    return ordered, describe(mode, reps, installed) | imports
+
+
+def run_section(name: str, args: argparse.Namespace) -> dict:
+    """One of the sections after the table: its data, its Markdown, or why it did not run."""
+    log(f"measuring {name} ...")
+    if name == "locomo":
+        if not args.locomo.is_file():
+            problem = f"skipped: no LoCoMo data at {args.locomo} (pass --locomo PATH)"
+            log(problem)
+            return {"data": None, "markdown": None, "problem": problem + "\n"}
+        found = locomo_memory.measure(args.locomo)
+        return {"data": found, "markdown": locomo_memory.markdown(found), "problem": None}
+    found = summary_tokens.measure_all()
+    return {"data": found, "markdown": summary_tokens.markdown(found), "problem": None}
 
 
 def describe(mode: str, reps: dict, installed: dict[str, peers.Peer]) -> dict:

@@ -9,7 +9,7 @@ setting against it; prints a Markdown table. Tokens are the server's count
 The scripted summarizer answers a fold with one line per fact it was given
 (the previous summary's lines, then the first sentence of each new user
 message), keeping the newest lines within the word budget the fold prompt
-asks a real model for.
+asks a real model for. ``python bench/run.py`` runs this too.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import re
 import socket
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -106,44 +107,72 @@ def measure(
     return chats, folds
 
 
+def measure_all(runs: int = 200, window: int = 5, batch: int = 5) -> dict:
+    """Prompt tokens of every chat request per setting, and of the folds, as plain data."""
+    started = time.monotonic()
+    settings = {
+        f"window {window}, summaries off": dict(num_history_runs=window),
+        f"window {window}, summaries on": dict(
+            num_history_runs=window, enable_session_summaries=True, summary_batch_runs=batch
+        ),
+        "whole history": dict(num_history_runs=runs),
+    }
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp, without_nagle(ChatServer(default=answer)) as server:
+        db = SqliteDb(Path(tmp) / "bench.db")
+        for name, options in settings.items():
+            chats, folds = measure(server, db, name, runs, **options)
+            results[name] = {"chats": chats, "folds": folds}
+        db.close()
+    return {
+        "runs": runs,
+        "window": window,
+        "batch": batch,
+        "settings": results,
+        "seconds": time.monotonic() - started,
+    }
+
+
+def markdown(result: dict) -> str:
+    """The table and the sentence the README shows, from :func:`measure_all`'s result."""
+    runs, settings = result["runs"], result["settings"]
+    names = list(settings)
+    chats = [settings[n]["chats"] for n in names]
+    lines = [row("prompt tokens of run", names), "|---:|" + "---:|" * len(names)]
+    for run in (c for c in CHECKPOINTS if c <= runs):
+        lines.append(row(str(run), [f"{c[run - 1]:,}" for c in chats]))
+    early = [max(c[9:20]) for c in chats]
+    late = [max(c[-11:]) for c in chats]
+    ratios = [b / a for a, b in zip(early, late, strict=True)]
+    lines += [
+        row("max of runs 10–20", [f"{v:,}" for v in early]),
+        row(f"max of runs {runs - 10}–{runs}", [f"{v:,}" for v in late]),
+        row("ratio of the two maxima", [f"{r:.2f}×" for r in ratios]),
+        row(
+            "all prompt tokens, folds included",
+            [f"{sum(settings[n]['chats']) + settings[n]['folds']:,}" for n in names],
+        ),
+        "",
+        textwrap.fill(
+            f"With summaries on, the largest request of runs {runs - 10}–{runs} is "
+            f"{ratios[1]:.2f}× the largest of runs 10–20 ({ratios[2]:.2f}× when the whole "
+            f"history is sent); the window alone is {ratios[0]:.2f}× but drops everything "
+            f"older than {result['window']} runs.",
+            78,
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--window", type=int, default=5)
     parser.add_argument("--batch", type=int, default=5)
     args = parser.parse_args()
-    started = time.monotonic()
-    settings = {
-        f"window {args.window}, summaries off": dict(num_history_runs=args.window),
-        f"window {args.window}, summaries on": dict(
-            num_history_runs=args.window,
-            enable_session_summaries=True,
-            summary_batch_runs=args.batch,
-        ),
-        "whole history": dict(num_history_runs=args.runs),
-    }
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp, without_nagle(ChatServer(default=answer)) as server:
-        db = SqliteDb(Path(tmp) / "bench.db")
-        for name, options in settings.items():
-            results[name] = measure(server, db, name, args.runs, **options)
-        db.close()
-
-    names = list(results)
-    print(row("prompt tokens of run", names))
-    print("|---:|" + "---:|" * len(names))
-    for run in (c for c in CHECKPOINTS if c <= args.runs):
-        print(row(str(run), [f"{results[n][0][run - 1]:,}" for n in names]))
-    early = [max(results[n][0][9:20]) for n in names]
-    late = [max(results[n][0][-11:]) for n in names]
-    print(row("max of runs 10–20", [f"{v:,}" for v in early]))
-    print(row(f"max of runs {args.runs - 10}–{args.runs}", [f"{v:,}" for v in late]))
-    print(
-        row("ratio of the two maxima", [f"{b / a:.2f}×" for a, b in zip(early, late, strict=True)])
-    )
-    totals = [sum(chats) + folds for chats, folds in results.values()]
-    print(row("all prompt tokens, folds included", [f"{t:,}" for t in totals]))
-    print(f"\n{args.runs} runs per setting in {time.monotonic() - started:.1f} s")
+    result = measure_all(args.runs, args.window, args.batch)
+    print(markdown(result))
+    print(f"{args.runs} runs per setting in {result['seconds']:.1f} s")
 
 
 def row(label: str, cells: list[str]) -> str:

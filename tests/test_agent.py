@@ -96,6 +96,18 @@ def test_non_streaming(server, db):
     assert "stream" not in server.requests[0] or not server.requests[0]["stream"]
 
 
+def test_a_whole_answer_gives_its_text_usage_model_and_finish_reason(server):
+    model = OpenAIChat("m", base_url=server.url, stream=False)
+    server.script(Text("whole answer", finish_reason="length"))
+    response = model.complete([{"role": "user", "content": "hello there"}])
+    assert (response.content, response.finish_reason, response.model) == (
+        "whole answer",
+        "length",
+        "m",
+    )
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (2, 3)
+
+
 def test_empty_message_calls_no_model(agent, server):
     with pytest.raises(UsageError):
         agent.run("   ", user_id="u", session_id="s")

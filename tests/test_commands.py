@@ -32,3 +32,11 @@ def test_unknown_command_is_refused_with_a_suggestion(cli):
     result = cli("memorie")
     assert result.exit_code == 2
     assert "No such command 'memorie'. Did you mean 'memories'" in result.output
+
+
+def test_a_group_converts_only_the_subcommand_used():
+    group = build("memories")
+    assert list(group.commands)[:3] == ["list", "search", "add"]
+    assert group.commands._built == {}
+    assert group.commands["list"].name == "list"
+    assert list(group.commands._built) == ["list"]

@@ -22,11 +22,17 @@ print("\\nMODULES " + json.dumps(sorted(sys.modules)))
 """
 
 
-def loaded(*args: str) -> set[str]:
+def probe(*args: str) -> tuple[str, set[str]]:
+    """What the command printed (stdout is a pipe) and the modules it loaded."""
     out = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True, text=True
     )
-    return set(json.loads(out.stdout.rsplit("MODULES ", 1)[1]))
+    printed, modules = out.stdout.rsplit("\nMODULES ", 1)
+    return printed, set(json.loads(modules))
+
+
+def loaded(*args: str) -> set[str]:
+    return probe(*args)[1]
 
 
 def heavy(modules: set[str]) -> list[str]:
@@ -41,9 +47,30 @@ def test_command_imports_no_heavy_package(args):
     assert heavy(loaded(*args)) == []
 
 
+def test_list_commands_print_rows_without_rich_when_piped():
+    from agentcli.config import db_path
+    from agentcli.store import SqliteDb
+
+    with SqliteDb(db_path()) as db:
+        db.add_memory("sarah", "Sarah likes tea.", actor="user")
+        db.begin_run("sarah", "thread-42", "hello", "m", "owner")
+    for args, row in [
+        (("memories", "list", "--user", "sarah"), "Sarah likes tea."),
+        (("sessions", "list", "--user", "sarah"), "thread-42"),
+    ]:
+        printed, modules = probe(*args)
+        assert row in printed
+        assert sorted(m for m in modules if m.startswith("rich")) == []
+
+
 def test_help_imports_no_command_module_and_no_rich():
     modules = loaded("--help")
     assert sorted(m for m in modules if m.startswith(("agentcli.commands.", "rich"))) == []
+
+
+def test_help_opens_no_database_code():
+    modules = loaded("--help")
+    assert sorted(modules & {"sqlite3", "agentcli.store", "agentcli.config"}) == []
 
 
 def test_a_command_imports_no_other_command_module():

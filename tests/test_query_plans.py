@@ -5,7 +5,11 @@ The statements are not listed here: they are recorded while runs happen
 PLAN, so queries added later to the per-run path are checked too.
 """
 
+from chat_server import ToolCalls, echo
+
 from agentcli import Agent
+from agentcli.memory import MANAGER_PROMPT
+from agentcli.summary import FOLD_INSTRUCTIONS
 
 # Plan steps that do not read a whole table: virtual tables (FTS5 MATCH),
 # subquery results, constant rows.
@@ -31,29 +35,73 @@ def traced(db, action) -> list[str]:
 def full_scans(db, statements: list[str]) -> list[tuple[str, str]]:
     found = []
     for sql in dict.fromkeys(statements):
-        for *_, step in db.execute("EXPLAIN QUERY PLAN " + sql).fetchall():
-            if step.startswith("SCAN") and not any(ok in step for ok in BOUNDED_SCANS):
+        plan = [step for *_, step in db.execute("EXPLAIN QUERY PLAN " + sql).fetchall()]
+        # A named subquery's result ("MATERIALIZE best" ... "SCAN best") holds
+        # what its own steps, checked here too, selected.
+        results = {
+            step.split()[1] for step in plan if step.startswith(("MATERIALIZE", "CO-ROUTINE"))
+        }
+        for step in plan:
+            if not step.startswith("SCAN") or any(ok in step for ok in BOUNDED_SCANS):
+                continue
+            if step.split()[1] not in results:
                 found.append((step, sql))
     return found
 
 
-def test_every_statement_of_a_run_uses_an_index(db, model):
+def busy_model(request):
+    """A model that uses every memory tool in a run's first round, and adds a
+    memory when asked as the automatic manager; plain text otherwise."""
+    first = request["messages"][0]["content"]
+    if request["messages"][-1]["role"] == "tool" or first == FOLD_INSTRUCTIONS:
+        return echo(request)
+    if first == MANAGER_PROMPT:
+        return ToolCalls([("add_memory", {"memory": "Sarah keeps notes."})])
+    n = len(request["messages"])
+    return ToolCalls(
+        [
+            ("add_memory", {"memory": f"Sarah mentioned item {n}.", "topics": ["items"]}),
+            ("search_memories", {"query": "garden item"}),
+            ("update_memory", {"memory_id": 1, "memory": f"Sarah grows garden plant {n}."}),
+            ("delete_memory", {"memory_id": n + 1}),
+        ]
+    )
+
+
+def test_every_statement_of_a_run_uses_an_index(db, model, server):
+    # More memories than fit the budget, so each run ranks them by relevance.
+    facts = [{"memory": f"Sarah planted garden plant number {n} in spring."} for n in range(400)]
+    db.import_memories("sarah", facts, actor="user")
+    server.default = busy_model
     agent = Agent(
         model=model,
         db=db,
         num_history_runs=2,
         enable_agentic_memory=True,
+        update_memory_on_run=True,
         enable_session_summaries=True,
         summary_batch_runs=2,
     )
 
     def runs():
         for n in range(8):
-            agent.run(f"message {n}", user_id="sarah", session_id="thread-42")
+            agent.run(f"What about the garden plant {n}?", user_id="sarah", session_id="thread-42")
 
     statements = traced(db, runs)
-    assert len(statements) > 8 * 5
     assert full_scans(db, statements) == []
+    # Each part of a run was there to be checked: memory tools, ranked
+    # selection, the automatic manager, summary folds.
+    seen = " ".join(statements)
+    for part in (
+        "INSERT INTO memories",
+        "UPDATE memories",
+        "DELETE FROM memories",
+        "memories_fts MATCH",
+        "INSERT INTO model_calls",
+        "UPDATE sessions SET summary",
+        "s.summary_through",
+    ):
+        assert part in seen, part
 
 
 def test_the_latest_session_lookup_uses_an_index(db):
@@ -66,3 +114,11 @@ def test_a_full_scan_is_detected(db):
     assert full_scans(db, ["SELECT * FROM messages WHERE content = 'x'"]) == [
         ("SCAN messages", "SELECT * FROM messages WHERE content = 'x'")
     ]
+
+
+def test_a_full_scan_inside_a_subquery_is_detected(db):
+    sql = (
+        "SELECT r.id FROM (SELECT run_pk FROM messages WHERE content = 'x' ORDER BY id LIMIT 5) "
+        "best JOIN runs r ON r.id = best.run_pk"
+    )
+    assert full_scans(db, [sql]) == [("SCAN messages", sql)]

@@ -96,6 +96,13 @@ def test_sessions_are_keyed_by_user_and_session(db):
     assert db.ensure_session("sarah", "thread-42").pk == a.pk
 
 
+def test_begin_run_creates_the_session_and_returns_the_stored_run(db):
+    session, run = db.begin_run("sarah", "t", "hello", "m", "owner")
+    assert db.get_run(run.pk) == run
+    assert (session.user_id, session.session_id, run.session_pk) == ("sarah", "t", session.pk)
+    assert db.begin_run("sarah", "t", "again", "m", "owner")[0].pk == session.pk
+
+
 def test_run_is_stored_with_user_message_first(db):
     session = db.ensure_session("sarah", "t")
     run = db.start_run(session, "hello", "m", "owner")

@@ -139,7 +139,16 @@ class SessionQueries(Database):
                 "UPDATE sessions SET updated_at = ?, name = coalesce(name, ?) WHERE id = ?",
                 (now, title_from(user_message), session.pk),
             )
-        return self.get_run(run_pk)
+        return Run(run_pk, run_id, session.pk, "running", model, 0, 0, None, now, None, None)
+
+    def begin_run(
+        self, user_id: str, session_id: str, user_message: str, model: str, owner: str
+    ) -> tuple[Session, Run]:
+        """The session (created if new) and a new running run with the user's message,
+        in one transaction: what every run starts with."""
+        with self.transaction():
+            session = self.ensure_session(user_id, session_id)
+            return session, self.start_run(session, user_message, model, owner)
 
     def finish_run(
         self,

@@ -1,8 +1,9 @@
 """Time the memory manager choosing memories for a message's context.
 
 Usage: ``select_memories.py DB USER REPS``; prints one JSON object. Calls
-``MemoryManager.context_block(user_id, message)`` with messages made of
-words from the user's own memories; "pending" when it chooses nothing.
+``MemoryManager.context_blocks(user_id, message)`` (what a run calls) with
+messages made of words from the user's own memories; "pending" when the
+blocks hold no memory.
 """
 
 import json
@@ -38,23 +39,23 @@ def main() -> dict:
         manager = MemoryManager(db, model=model, agentic=True, automatic=False, token_budget=1500)
         asked = messages(reps + 10)
         for message in asked[:10]:  # warm-up
-            manager.context_block(user, message)
+            manager.context_blocks(user, message)
         timings, sizes = [], []
         for message in asked[10:]:
             started = time.perf_counter()
-            block = manager.context_block(user, message)
+            _, turn = manager.context_blocks(user, message)
             timings.append((time.perf_counter() - started) * 1000)
-            sizes.append(len(block or ""))
+            sizes.append(len(turn or ""))
     except Exception as exc:
         return {"status": "error", "error": f"{type(exc).__name__}: {exc}"[:200]}
     if not any(sizes):
-        return {"status": "pending", "error": "context_block chose no memories"}
+        return {"status": "pending", "error": "context_blocks chose no memories"}
     return {
         "status": "ok",
         "median_ms": statistics.median(timings),
         "p90_ms": statistics.quantiles(timings, n=10)[-1],
         "runs": len(timings),
-        "median_block_chars": statistics.median(sizes),
+        "median_chosen_chars": statistics.median(sizes),
     }
 
 
