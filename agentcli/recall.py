@@ -47,7 +47,7 @@ class MemorySource(Protocol):
 
     def rank_memories(self, user_id: str, match: str, limit: int) -> list[tuple[Memory, float]]: ...
 
-    def term_counts(self, terms: list[str]) -> dict[str, int]: ...
+    def term_counts(self, terms: list[str], *, cap: int | None = None) -> dict[str, int]: ...
 
 
 class Selection(NamedTuple):
@@ -70,7 +70,7 @@ def search_terms(db: MemorySource, message: str) -> list[str]:
     """The message's keywords worth a full-text query: rarest first, as long as
     their matches add up to at most ``MAX_MATCHED_ROWS`` rows."""
     words = keywords(message)
-    counts = db.term_counts(words)
+    counts = db.term_counts(words, cap=MAX_MATCHED_ROWS + 1)  # more is "too common" alike
     chosen, rows = [], 0
     for word in sorted(words, key=lambda w: counts.get(w, 0)):
         rows += counts.get(word, 0)

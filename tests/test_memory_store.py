@@ -160,3 +160,9 @@ def test_deleting_a_session_keeps_memories(db):
     add(db, "Likes tea.", session_id="thread-42")
     db.delete_session("sarah", "thread-42")
     assert db.count_memories("sarah") == 1
+
+
+def test_term_counts_stop_at_the_cap(db):
+    db.import_memories("u", [{"memory": f"Fact {i} about tea."} for i in range(30)], actor="user")
+    assert db.term_counts(["tea", "coffee"]) == {"tea": 30, "coffee": 0}
+    assert db.term_counts(["tea", "fact"], cap=10) == {"tea": 10, "fact": 10}

@@ -21,7 +21,11 @@ _COLS = (
     "m.id, m.user_id, m.memory, m.topics, m.created_at, m.updated_at, "
     "m.created_session_id, m.created_run_id, m.updated_session_id, m.updated_run_id"
 )
-_TERM_COUNT = "SELECT ?, count(*) FROM memories_fts WHERE memories_fts MATCH ?"
+# Counting stops at a cap, so a word common across all users costs no more
+# than a rare one.
+_TERM_COUNT = (
+    "SELECT ?, count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)"
+)
 _EVENT_COLS = "id, memory_id, user_id, action, before, after, actor, run_id, created_at"
 # Column weights for BM25: a word in the memory text counts more than in its topics.
 _BM25 = "bm25(memories_fts, 1.0, 0.5)"
@@ -123,13 +127,15 @@ class MemoryQueries(Database):
                 cursor.close()
         return chosen, True
 
-    def term_counts(self, words: Sequence[str]) -> dict[str, int]:
+    def term_counts(self, words: Sequence[str], *, cap: int | None = None) -> dict[str, int]:
         """How many memories (of all users) match each word, through the index's own
-        tokenizer (so "painted" counts the memories saying "paint")."""
+        tokenizer (so "painted" counts the memories saying "paint"); with ``cap``,
+        counting stops there."""
         if not words:
             return {}
         sql = " UNION ALL ".join([_TERM_COUNT] * len(words))
-        params = [part for word in words for part in (word, fts_query(word))]
+        limit = -1 if cap is None else cap
+        params = [part for word in words for part in (word, fts_query(word), limit)]
         return dict(self.execute(sql, tuple(params)).fetchall())
 
     def memory_events(self, user_id: str, memory_id: int) -> list[MemoryEvent]:
