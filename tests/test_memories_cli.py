@@ -17,9 +17,10 @@ def test_add_then_list_as_a_table(cli):
     assert cli("memories", "add", FACT, "--topic", "Contact", "-u", "sarah").stdout == (
         "added memory 1\n"
     )
-    updated = listed(cli)[0]["updated_at"]
+    iso = listed(cli)[0]["updated_at"]
+    updated = f"{iso[:10]} {iso[11:16]}Z"
     assert cli("memories", "list", "--user", "sarah").stdout == (
-        f"id  memory                           topics   updated\n1   {FACT}  contact  {updated}\n"
+        f"ID  MEMORY                           TOPICS   UPDATED\n1   {FACT}  contact  {updated}\n"
     )
 
 
@@ -179,7 +180,7 @@ def test_seed_scenario_from_the_shell_agentic(run_cli, server):
     run_cli("chat", "--user", "bob", "--session", "thread-43", input=ASK + "\n")
     assert FACT not in json.dumps(server.requests[3])
     listing = run_cli("memories", "list", "--user", "sarah").stdout.decode().splitlines()
-    assert listing[0].split() == ["id", "memory", "topics", "updated"]
+    assert listing[0].split() == ["ID", "MEMORY", "TOPICS", "UPDATED"]
     assert listing[1].startswith(f"1   {FACT}  ")
 
 

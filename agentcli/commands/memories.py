@@ -55,8 +55,12 @@ def show(st: AppState, memories: list[Memory], json_: bool, empty: str) -> None:
     elif not memories:
         st.env.info(empty)
     else:
-        rows = [[str(m.id), m.memory, ", ".join(m.topics), m.updated_at] for m in memories]
-        print_table(st.env, ["id", "memory", "topics", "updated"], rows)
+        from ..views import short_time
+
+        rows = [
+            [str(m.id), m.memory, ", ".join(m.topics), short_time(m.updated_at)] for m in memories
+        ]
+        print_table(st.env, ["ID", "MEMORY", "TOPICS", "UPDATED"], rows)
 
 
 def say(st: AppState, text: str, data: Any, json_: bool) -> None:
@@ -176,11 +180,13 @@ def history(
     if json_:
         st.env.print_json([event_json(e) for e in events])
         return
+    from ..views import short_time
+
     rows = [
-        [e.created_at, e.action, e.actor, (e.run_id or "")[:12], e.after or e.before or ""]
+        [short_time(e.created_at), e.action, e.actor, (e.run_id or "")[:12], e.after or e.before]
         for e in events
     ]
-    print_table(st.env, ["when", "action", "actor", "run", "memory"], rows)
+    print_table(st.env, ["WHEN", "ACTION", "ACTOR", "RUN", "MEMORY"], rows)
 
 
 @app.command()
