@@ -113,6 +113,14 @@ class Env:
             self.stderr.write(safe_text(message) + "\n")
             self.stderr.flush()
 
+    def status(self, text: str) -> Any:
+        """A transient spinner on stderr while waiting, only in a terminal."""
+        if not (self.stderr_isatty and not self.no_color):
+            from contextlib import nullcontext
+
+            return nullcontext()
+        return self.err_console().status(_dim(text), spinner="dots")
+
     def print_json(self, data: Any) -> None:
         self.stdout.write(json_text(data))
         self.stdout.flush()
@@ -191,6 +199,13 @@ def plain_table(headers: list[str], rows: list[list[str | Marked]]) -> str:
         padded = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
         lines.append("  ".join([*padded, row[-1]]).rstrip())
     return "\n".join(lines) + "\n"
+
+
+def _dim(text: str) -> Any:
+    """A Rich Text in the dim style, made inert."""
+    from rich.text import Text
+
+    return Text(safe_text(text), style="dim")
 
 
 def _make_console(stream: IO[str], isatty: bool, no_color: bool) -> Any:

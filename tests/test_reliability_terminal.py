@@ -353,3 +353,21 @@ def test_repl_in_a_real_terminal_never_sets_the_title_or_colours_from_stored_tex
     assert screen.title == ""
     assert text.count("[bold red]alert[/bold red]") >= 4
     assert "\\x1b]0;pwned\\x07" in text
+
+
+class _Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_status_spinner_only_on_a_terminal():
+    import time
+
+    from agentcli.render import Env
+
+    tty, pipe = _Tty(), io.StringIO()
+    with Env(stderr=tty).status("updating memory…"):
+        time.sleep(0.3)
+    with Env(stderr=pipe).status("updating memory…"):
+        pass
+    assert "updating memory…" in tty.getvalue() and pipe.getvalue() == ""

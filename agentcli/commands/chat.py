@@ -214,7 +214,8 @@ def run_once(
         raise ModelError(f"{exc} (your message was kept in session {session_id})") from None
     finally:
         try:
-            agent.wait()
+            with env.status("updating memory and summary…"):
+                agent.wait()
         except AgentCliError:
             pass
     for change in result.memory_changes:
