@@ -334,7 +334,8 @@ class _Tail:
 def markdown(text: str) -> Any:
     from rich.markdown import Markdown
 
-    return Markdown(safe_text(text))
+    # Links show their target: a terminal hyperlink would hide where it goes.
+    return Markdown(safe_text(text), hyperlinks=False)
 
 
 def print_table(env: Env, columns: list[str], rows: list[list[str]]) -> None:

@@ -371,3 +371,16 @@ def test_status_spinner_only_on_a_terminal():
     with Env(stderr=pipe).status("updating memory…"):
         pass
     assert "updating memory…" in tty.getvalue() and pipe.getvalue() == ""
+
+
+def test_markdown_links_show_their_target():
+    from rich.console import Console
+
+    from agentcli.render import markdown
+
+    out = io.StringIO()
+    Console(file=out, force_terminal=True, width=80).print(
+        markdown("see [docs](https://evil.example/x) now")
+    )
+    assert "https://evil.example/x" in out.getvalue()
+    assert "\x1b]8;" not in out.getvalue()  # no hidden OSC 8 hyperlink
