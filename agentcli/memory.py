@@ -114,11 +114,6 @@ class MemoryManager:
             turn = f"{TURN_HEADING}\n{KNOWN_INTRO}\n\n{self.listing(chosen.memories)}"
         return "\n\n".join(stable), turn
 
-    def context_block(self, user_id: str, message: str) -> str | None:
-        """Both blocks as one text (for a caller that has a single place for them)."""
-        parts = [p for p in self.context_blocks(user_id, message) if p]
-        return "\n\n".join(parts) or None
-
     def listing(self, memories: list[Memory], *, ids: bool | None = None) -> str:
         show = self.agentic if ids is None else ids
         return "\n".join(f"- [{m.id}] {m.memory}" if show else f"- {m.memory}" for m in memories)
