@@ -11,18 +11,19 @@ __all__ = ["Agent", "AgentCliError", "OpenAIChat", "RunResult", "SqliteDb", "__v
 # Exported names are imported on first use, so that `import agentcli.cli` (every
 # command) does not load the agent, the model client and the store up front.
 _EXPORTS = {
-    "Agent": ".agent",
-    "RunResult": ".agent",
-    "AgentCliError": ".errors",
-    "OpenAIChat": ".model",
-    "SqliteDb": ".store",
+    "Agent": ".services.agent",
+    "RunResult": ".core.results",
+    "AgentCliError": ".core.errors",
+    "OpenAIChat": ".adapters.openai_chat",
+    "SqliteDb": ".adapters.sqlite",
 }
 
 if TYPE_CHECKING:
-    from .agent import Agent, RunResult
-    from .errors import AgentCliError
-    from .model import OpenAIChat
-    from .store import SqliteDb
+    from .adapters.openai_chat import OpenAIChat
+    from .adapters.sqlite import SqliteDb
+    from .core.errors import AgentCliError
+    from .core.results import RunResult
+    from .services.agent import Agent
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,7 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .commands import LazyCommands
-from .errors import AgentCliError, ExitStatus, StoreError
+from .core.errors import AgentCliError, ExitStatus, StoreError
 
 # Start-up cost matters (scripts call agentcli in loops): this module imports
 # typer and light standard modules only; each command's module is imported

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .core.errors import ConfigError
 
 APP_NAME = "agentcli"
 DB_FILENAME = "agentcli.db"

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from . import slash, views
 from .config import data_dir, ensure_private_dir, history_path
-from .errors import AgentCliError, RunCancelled
+from .core.errors import AgentCliError, RunCancelled
+from .core.records import Session
 from .render import ReplyStream, safe_text
-from .store import Session
 
 if TYPE_CHECKING:
-    from .agent import Agent
     from .commands.common import AppState
     from .config import Settings
+    from .services.agent import Agent
 
 PROMPT = "› "
 CONTINUATION = "… "

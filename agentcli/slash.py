@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import views
-from .errors import UsageError
-from .store import Usage
+from .core.errors import UsageError
+from .core.records import Usage
 
 if TYPE_CHECKING:
     from .repl import Repl
@@ -196,7 +196,7 @@ def usage(repl: Repl, arg: str) -> None:
     help="Fold every run of this session into its summary and show it; 'show': as stored.",
 )
 def summary(repl: Repl, arg: str) -> None:
-    from .summary import stored_summary
+    from .services.summary import stored_summary
 
     if arg not in ("", "show"):
         raise UsageError("usage: /summary [show]")
@@ -216,8 +216,8 @@ def summary(repl: Repl, arg: str) -> None:
 
 @command("memories", args="[QUERY]", help="What the agent knows about you (or what matches).")
 def memories(repl: Repl, arg: str) -> None:
-    from .recall import search_memories
     from .render import print_table
+    from .services.recall import search_memories
 
     if arg:
         found = search_memories(repl.db, repl.user_id, arg, 20)
@@ -232,8 +232,8 @@ def memories(repl: Repl, arg: str) -> None:
 
 @command("remember", args="TEXT", help="Remember a fact about you, in every session.")
 def remember(repl: Repl, arg: str) -> None:
-    from .memory_edit import change_notice
-    from .memory_edit import remember as add
+    from .services.memory_edit import change_notice
+    from .services.memory_edit import remember as add
 
     if not arg:
         raise UsageError("usage: /remember TEXT")
@@ -246,8 +246,8 @@ def remember(repl: Repl, arg: str) -> None:
 
 @command("forget", args="ID", help="Delete one of your memories (ids: /memories).")
 def forget(repl: Repl, arg: str) -> None:
-    from .memory_edit import change_notice
-    from .memory_edit import forget as delete
+    from .services.memory_edit import change_notice
+    from .services.memory_edit import forget as delete
 
     if not arg.strip().isdigit():
         raise UsageError("usage: /forget ID (a number; /memories lists them)")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .core.records import Message, SearchHit, Session
 from .render import Env, Marked, json_text
-from .store import Message, SearchHit, Session
+from .services.serialize import snippet_pieces
 
 # Marks FTS5's snippet() puts around a match (see store.sessions.search_messages).
-MATCH_START, MATCH_END = "\x01", "\x02"
 # Longest tool call or tool result shown in a conversation (characters).
 TOOL_PREVIEW_CHARS = 100
 ROLE_STYLES = {"user": "bold cyan", "assistant": "bold green", "tool": "dim"}
@@ -38,17 +38,6 @@ def one_line(text: str | None, limit: int | None = None) -> str:
 
 
 # -- sessions ------------------------------------------------------------------
-def session_json(session: Session) -> dict[str, Any]:
-    return {
-        "user_id": session.user_id,
-        "session_id": session.session_id,
-        "name": session.name,
-        "runs": session.runs,
-        "created_at": session.created_at,
-        "updated_at": session.updated_at,
-    }
-
-
 def sessions_table(
     env: Env, sessions: list[Session], *, all_users: bool = False, current: str | None = None
 ) -> None:
@@ -71,34 +60,6 @@ def sessions_table(
 
 
 # -- one conversation ------------------------------------------------------------
-def session_document(
-    session: Session, messages: list[Message], *, full: bool = False
-) -> dict[str, Any]:
-    """``sessions show --json``; with ``full`` (export) tool calls are included."""
-    out = {
-        "user_id": session.user_id,
-        "session_id": session.session_id,
-        "name": session.name,
-        "created_at": session.created_at,
-        "updated_at": session.updated_at,
-        "summary": session.summary,
-        "messages": [],
-    }
-    for m in messages:
-        item: dict[str, Any] = {
-            "run_id": m.run_id,
-            "role": m.role,
-            "content": m.content,
-            "created_at": m.created_at,
-            "status": m.status,
-        }
-        if full:
-            item["tool_calls"] = m.tool_calls
-            item["tool_call_id"] = m.tool_call_id
-        out["messages"].append(item)
-    return out
-
-
 def _calls(message: Message) -> list[str]:
     return [
         f"{c.get('function', {}).get('name', '?')}({c.get('function', {}).get('arguments', '')})"
@@ -169,44 +130,8 @@ def markdown_export(session: Session, messages: list[Message]) -> str:
 
 # -- search ------------------------------------------------------------------------
 def marked_snippet(snippet: str) -> Marked:
-    """FTS5 snippet text with its match marks turned into highlighted pieces."""
-    pieces: list[tuple[str, bool]] = []
-    for i, chunk in enumerate(snippet.split(MATCH_START)):
-        if i == 0:
-            pieces.append((chunk, False))
-            continue
-        hit, _, rest = chunk.partition(MATCH_END)
-        pieces += [(hit, True), (rest, False)]
-    flat = [(" ".join(p.split("\n")), h) for p, h in pieces if p]
-    if flat and not flat[0][1]:
-        flat[0] = (flat[0][0].lstrip(), False)
-    if flat and not flat[-1][1]:
-        flat[-1] = (flat[-1][0].rstrip(), False)
-    return Marked(tuple((p, h) for p, h in flat if p))
-
-
-def search_json(hits: list[SearchHit]) -> list[dict[str, Any]]:
-    out = []
-    for hit in hits:
-        marked = marked_snippet(hit.snippet)
-        spans, at = [], 0
-        for piece, highlighted in marked.pieces:
-            if highlighted:
-                spans.append([at, at + len(piece)])
-            at += len(piece)
-        out.append(
-            {
-                "user_id": hit.user_id,
-                "session_id": hit.session_id,
-                "run_id": hit.run_id,
-                "role": hit.role,
-                "created_at": hit.created_at,
-                "snippet": marked.plain,
-                "highlights": spans,
-                "rank": hit.rank,
-            }
-        )
-    return out
+    """A search snippet with its match marks turned into highlighted pieces."""
+    return Marked(tuple(snippet_pieces(snippet)))
 
 
 def search_table(env: Env, hits: list[SearchHit], *, all_users: bool = False) -> None:

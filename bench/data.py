@@ -8,7 +8,7 @@ memories) plus heavy-user with 10,000 memories for memory selection.
 
 Every session longer than the history window has a summary in the steady
 state of summaries on: ``sessions.summary_through`` is the pk of the last run
-it covers (as in ``agentcli.summary``), all but the last WINDOW runs.
+it covers (as in ``agentcli.services.summary``), all but the last WINDOW runs.
 
 The schema comes from agentcli itself (its migrations); the cache key is a
 hash of those migrations and of the sizes here, so a schema change rebuilds.
@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from agentcli.store import SqliteDb
-from agentcli.store.schema import MIGRATIONS
+from agentcli.adapters.sqlite import SqliteDb
+from agentcli.adapters.sqlite.schema import MIGRATIONS
 
 DATA_VERSION = "2"
 USERS = 100

@@ -28,10 +28,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from agentcli import recall
-from agentcli.recall import CHARS_PER_TOKEN, select_memories
-from agentcli.store import Memory, SqliteDb
-from agentcli.store.memories import normalize_memory
+from agentcli.adapters.sqlite import Memory, SqliteDb
+from agentcli.core.text import normalize_memory
+from agentcli.services import recall
+from agentcli.services.recall import CHARS_PER_TOKEN, select_memories
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "locomo" / "locomo-dev.json"

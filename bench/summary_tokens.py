@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from chat_server import ChatServer, Text, last_user, prompt_tokens  # noqa: E402
 
 from agentcli import Agent, OpenAIChat, SqliteDb  # noqa: E402
-from agentcli.summary import FOLD_INSTRUCTIONS, SUMMARY_WORDS  # noqa: E402
+from agentcli.services.summary import FOLD_INSTRUCTIONS, SUMMARY_WORDS  # noqa: E402
 
 TOPICS = ["the Lisbon trip", "the garden shed", "the quarterly report", "Maya's birthday"]
 CHECKPOINTS = (10, 20, 50, 100, 150, 200)

@@ -19,8 +19,8 @@ from typing import Any
 
 from chat_server import Text, ToolCalls, echo
 
-from agentcli.memory import MANAGER_PROMPT
-from agentcli.summary import FOLD_INSTRUCTIONS
+from agentcli.services.memory import MANAGER_PROMPT
+from agentcli.services.summary import FOLD_INSTRUCTIONS
 
 LATEST = "Latest note: "
 _LISTED = re.compile(r"^- \[(\d+)\] (.*)$", re.M)

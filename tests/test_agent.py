@@ -2,7 +2,7 @@ import pytest
 from chat_server import Drop, Error, Text
 
 from agentcli import Agent, OpenAIChat
-from agentcli.errors import ModelError, UsageError
+from agentcli.core.errors import ModelError, UsageError
 
 
 def contents(request):

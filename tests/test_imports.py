@@ -48,8 +48,8 @@ def test_command_imports_no_heavy_package(args):
 
 
 def test_list_commands_print_rows_without_rich_when_piped():
+    from agentcli.adapters.sqlite import SqliteDb
     from agentcli.config import db_path
-    from agentcli.store import SqliteDb
 
     with SqliteDb(db_path()) as db:
         db.add_memory("sarah", "Sarah likes tea.", actor="user")
@@ -70,7 +70,7 @@ def test_help_imports_no_command_module_and_no_rich():
 
 def test_help_opens_no_database_code():
     modules = loaded("--help")
-    assert sorted(modules & {"sqlite3", "agentcli.store", "agentcli.config"}) == []
+    assert sorted(modules & {"sqlite3", "agentcli.adapters.sqlite", "agentcli.config"}) == []
 
 
 def test_a_command_imports_no_other_command_module():

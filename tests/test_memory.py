@@ -4,8 +4,8 @@ import pytest
 from chat_server import Error, Text, ToolCalls
 
 from agentcli import Agent, OpenAIChat
-from agentcli.memory import KNOWN_HEADING, KNOWN_INTRO, TURN_HEADING, MemoryManager
-from agentcli.recall import select_memories
+from agentcli.services.memory import KNOWN_HEADING, KNOWN_INTRO, TURN_HEADING, MemoryManager
+from agentcli.services.recall import select_memories
 
 SEED = "My name is Sarah and I prefer email over phone."
 FACT = "Sarah prefers email over phone."

@@ -1,7 +1,7 @@
 import pytest
 
-from agentcli.errors import DuplicateMemoryError, NotFoundError
-from agentcli.store.memories import normalize_memory
+from agentcli.core.errors import DuplicateMemoryError, NotFoundError
+from agentcli.core.text import normalize_memory
 
 
 def events(db):
@@ -118,21 +118,51 @@ def test_list_by_topic(db):
     assert [m.memory for m in db.list_memories("sarah", topic="contact")] == ["Prefers email."]
 
 
+def relevant(db, text, user="sarah"):
+    return [m.memory for m, _ in db.relevant_memories(user, text, 10)]
+
+
 def test_the_index_follows_updates_and_deletes(db):
     memory = add(db, "Sarah lives in Oslo.")
     db.update_memory("sarah", memory.id, memory="Sarah lives in Bergen.", actor="user")
-    assert db.rank_memories("sarah", '"oslo"', 10) == []
-    assert [m.id for m, _ in db.rank_memories("sarah", '"bergen"', 10)] == [memory.id]
+    assert relevant(db, "oslo") == []
+    assert relevant(db, "bergen") == ["Sarah lives in Bergen."]
     db.delete_memory("sarah", memory.id, actor="user")
-    assert db.rank_memories("sarah", '"bergen"', 10) == []
+    assert relevant(db, "bergen") == []
 
 
-def test_rank_is_scoped_to_the_user_and_stems_words(db):
+def test_relevance_is_scoped_to_the_user_and_stems_words(db):
     add(db, "Bob paints landscapes.", "bob")
     add(db, "Sarah painted a sunrise.", "sarah")
-    assert [m.memory for m, _ in db.rank_memories("sarah", '"paint"', 10)] == [
-        "Sarah painted a sunrise."
-    ]
+    assert relevant(db, "paint") == ["Sarah painted a sunrise."]
+
+
+def test_relevance_ranks_rarer_words_first_and_scores_the_best_one(db):
+    add(db, "Sarah drinks tea in Oslo.")
+    add(db, "Sarah drinks tea at work.")
+    add(db, "Sarah drinks tea at home.")
+    hits = db.relevant_memories("sarah", "tea in oslo", 10)
+    assert [m.memory for m, _ in hits][0] == "Sarah drinks tea in Oslo."
+    assert hits[0][1] == 1.0 and all(0 < score < 1 for _, score in hits[1:])
+
+
+def test_ranking_ignores_other_users_memories(db):
+    """The order for one user is the same whatever other users store (no shared statistics)."""
+    add(db, "Sarah likes green tea.")
+    add(db, "Sarah likes jazz music.")
+    before = db.relevant_memories("sarah", "green jazz", 10)
+    db.import_memories(
+        "bob", [{"memory": f"Bob's jazz record {i}."} for i in range(50)], actor="user"
+    )
+    assert db.relevant_memories("sarah", "green jazz", 10) == before
+
+
+def test_a_word_in_too_many_memories_is_not_ranked(db):
+    db.import_memories(
+        "sarah", [{"memory": f"Fact {i} about tea."} for i in range(1002)], actor="user"
+    )
+    add(db, "Sarah lives in Oslo.")
+    assert relevant(db, "tea oslo") == ["Sarah lives in Oslo."]
 
 
 def test_recent_memories_stop_at_the_budget(db):
@@ -160,9 +190,3 @@ def test_deleting_a_session_keeps_memories(db):
     add(db, "Likes tea.", session_id="thread-42")
     db.delete_session("sarah", "thread-42")
     assert db.count_memories("sarah") == 1
-
-
-def test_term_counts_stop_at_the_cap(db):
-    db.import_memories("u", [{"memory": f"Fact {i} about tea."} for i in range(30)], actor="user")
-    assert db.term_counts(["tea", "coffee"]) == {"tea": 30, "coffee": 0}
-    assert db.term_counts(["tea", "fact"], cap=10) == {"tea": 10, "fact": 10}

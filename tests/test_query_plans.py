@@ -8,8 +8,8 @@ PLAN, so queries added later to the per-run path are checked too.
 from chat_server import ToolCalls, echo
 
 from agentcli import Agent
-from agentcli.memory import MANAGER_PROMPT
-from agentcli.summary import FOLD_INSTRUCTIONS
+from agentcli.services.memory import MANAGER_PROMPT
+from agentcli.services.summary import FOLD_INSTRUCTIONS
 
 # Plan steps that do not read a whole table: virtual tables (FTS5 MATCH),
 # subquery results, constant rows.

@@ -22,7 +22,7 @@ from reliability_model import (
     turn,
 )
 
-from agentcli.store import SqliteDb
+from agentcli.adapters.sqlite import SqliteDb
 
 WORKER = str(Path(__file__).with_name("reliability_worker.py"))
 RUNS = 25

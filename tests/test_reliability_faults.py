@@ -8,9 +8,9 @@ from chat_server import ChatServer, Drop, Error, Hang, Raw, Text, ToolCalls
 from reliability_model import scripted
 
 from agentcli import Agent, OpenAIChat
-from agentcli.errors import ModelError, RunCancelled
-from agentcli.model import PartialResponseError
-from agentcli.tools import Tool, Toolbox
+from agentcli.adapters.openai_chat import PartialResponseError
+from agentcli.core.errors import ModelError, RunCancelled
+from agentcli.core.tools import Tool, Toolbox
 
 
 def stored(db):
@@ -42,10 +42,10 @@ def any_server(request, monkeypatch):
 @pytest.fixture
 def sleeps(monkeypatch):
     """The delays the model client waits between attempts."""
-    import agentcli.model
+    import agentcli.adapters.openai_chat
 
     waited = []
-    monkeypatch.setattr(agentcli.model.time, "sleep", waited.append)
+    monkeypatch.setattr(agentcli.adapters.openai_chat.time, "sleep", waited.append)
     return waited
 
 
@@ -263,7 +263,7 @@ def test_ctrl_c_while_a_reply_streams_keeps_the_shown_part_as_cancelled(agent, s
 
 
 def test_an_interrupted_later_round_keeps_only_its_own_partial_text():
-    from agentcli.agent import _unfinished
+    from agentcli.services.agent import _unfinished
 
     first = {"role": "assistant", "content": "Let me look.", "tool_calls": [{"id": "c"}]}
     done = [first, {"role": "tool", "tool_call_id": "c", "content": "42"}]

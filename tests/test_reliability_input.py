@@ -13,9 +13,9 @@ import pytest
 from chat_server import Text
 from reliability_model import scripted
 
-from agentcli import Agent
-from agentcli.errors import SchemaTooNewError, StoreError, UsageError
-from agentcli.store import SqliteDb
+from agentcli import Agent, OpenAIChat
+from agentcli.adapters.sqlite import SqliteDb
+from agentcli.core.errors import SchemaTooNewError, StoreError, UsageError
 
 AGENTCLI = str(Path(sys.executable).with_name("agentcli"))
 LIMIT = 4_000_000  # commands/chat.py MAX_MESSAGE_CHARS
@@ -154,7 +154,7 @@ def test_negative_history_runs_is_refused_from_flag_env_and_library(run_cli, ser
         "(from env AGENTCLI_HISTORY_RUNS)\n",
     )
     with pytest.raises(UsageError, match="num_history_runs must be 0 or more"):
-        Agent(db=db, num_history_runs=-1)
+        Agent(model=OpenAIChat("m", base_url=server.url), db=db, num_history_runs=-1)
     assert server.requests == []
 
 

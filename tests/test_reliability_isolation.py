@@ -20,11 +20,12 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from reliability_model import fold, kind, listed, summary_lines
 
 from agentcli import Agent, OpenAIChat, SqliteDb, views
-from agentcli.commands.memories import event_json, memory_json
-from agentcli.errors import ModelError, NotFoundError
-from agentcli.memory_edit import forget, import_rows, remember, revise
-from agentcli.recall import search_memories
-from agentcli.summary import stored_summary
+from agentcli.core.errors import ModelError, NotFoundError
+from agentcli.services.memory_edit import forget, import_rows, remember, revise
+from agentcli.services.recall import search_memories
+from agentcli.services.serialize import memory_event_json as event_json
+from agentcli.services.serialize import memory_json, session_document
+from agentcli.services.summary import stored_summary
 
 # Ids that must never match one another: case, a trailing space, a LIKE
 # wildcard, a quote, non-ASCII; session ids shared between users.
@@ -289,7 +290,7 @@ class Isolation(RuleBasedStateMachine):
             assert stored_summary(self.db, user, session).summary == found.summary
             exports = [
                 views.markdown_export(found, messages),
-                views.session_document(found, messages, full=True),
+                session_document(found, messages, full=True),
             ]
             assert owners(exports) <= {word(user)}
 

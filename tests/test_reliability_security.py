@@ -8,9 +8,9 @@ import pytest
 from chat_server import Drop, Error, ToolCalls
 from reliability_model import kind, scripted, turn
 
-import agentcli.store
+import agentcli.adapters.sqlite
+from agentcli.adapters.sqlite import SqliteDb
 from agentcli.config import history_path
-from agentcli.store import SqliteDb
 
 KEY = "sk-test-SECRET-8f3a9c2e7b1d4056"
 
@@ -105,7 +105,7 @@ def test_the_model_client_and_settings_reprs_hide_the_key(monkeypatch):
 # The SQL text given to execute()/executemany()/executescript() in agentcli/store
 # must be built only from literals, module constants, functions of those, and
 # ``len()`` of something (a number of placeholders). Parameters carry all input.
-STORE = Path(agentcli.store.__file__).parent
+STORE = Path(agentcli.adapters.sqlite.__file__).parent
 SQL_CALLS = {"execute", "executemany", "executescript"}
 PURE_BUILTINS = {"len", "int", "enumerate", "range"}
 

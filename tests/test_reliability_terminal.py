@@ -10,8 +10,8 @@ import pytest
 from chat_server import Error, Text
 
 from agentcli import views
+from agentcli.adapters.sqlite import SqliteDb
 from agentcli.render import Env, ReplyStream, safe_text
-from agentcli.store import SqliteDb
 
 # Sequences Rich itself never writes: a window title (OSC 0), a hyperlink the
 # model made (OSC 8), a true-colour escape, a C1 CSI clearing the screen,

@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from agentcli.store import SqliteDb, Usage
+from agentcli.adapters.sqlite import SqliteDb, Usage
 
 
 @pytest.fixture

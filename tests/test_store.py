@@ -4,8 +4,8 @@ import stat
 
 import pytest
 
-from agentcli.errors import SchemaTooNewError, StoreError
-from agentcli.store import SCHEMA_VERSION, SqliteDb
+from agentcli.adapters.sqlite import SCHEMA_VERSION, SqliteDb
+from agentcli.core.errors import SchemaTooNewError, StoreError
 
 
 def schema_of(conn):

@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 from chat_server import Error, Text, echo
 
-from agentcli.summary import FOLD_INSTRUCTIONS
+from agentcli.services.summary import FOLD_INSTRUCTIONS
 
 
 def summarizing(request):

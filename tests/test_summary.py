@@ -4,7 +4,7 @@ import pytest
 from chat_server import Error, Text, echo
 
 from agentcli import Agent
-from agentcli.summary import FOLD_INSTRUCTIONS, Summarizer
+from agentcli.services.summary import FOLD_INSTRUCTIONS, Summarizer
 
 
 def summarizing(request):

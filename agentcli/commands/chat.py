@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from ..errors import AgentCliError, ModelError, UsageError
+from ..core.errors import AgentCliError, ModelError, UsageError
 from ..render import ReplyStream
+from ..services.serialize import run_json
 from .common import AppState, JsonOption, UserOption, state
 
 # Longest message accepted (characters); larger input is refused, not truncated.
@@ -123,7 +124,7 @@ def chat(
     if interactive and json_:
         raise UsageError("--json needs a message: give it as an argument or on stdin")
 
-    from ..model import OpenAIChat
+    from ..adapters.openai_chat import OpenAIChat
 
     OpenAIChat(
         settings.model, base_url=settings.base_url, api_key=settings.api_key
@@ -151,8 +152,8 @@ def chat(
 
 
 def build_agent(st: AppState, settings, *, instructions: str | None = None):
-    from ..agent import Agent
-    from ..model import OpenAIChat
+    from ..adapters.openai_chat import OpenAIChat
+    from ..services.agent import Agent
 
     def make(model_id: str) -> OpenAIChat:
         return OpenAIChat(
@@ -186,19 +187,7 @@ def run_once(
     try:
         if json_:
             result = agent.run(text, user_id=user_id, session_id=session_id, background=True)
-            env.print_json(
-                {
-                    "user_id": result.user_id,
-                    "session_id": result.session_id,
-                    "run_id": result.run_id,
-                    "content": result.content,
-                    "model": result.model,
-                    "usage": {
-                        "input_tokens": result.usage.input_tokens,
-                        "output_tokens": result.usage.output_tokens,
-                    },
-                }
-            )
+            env.print_json(run_json(result))
         else:
             with ReplyStream(env) as shown:
                 result = agent.run(

@@ -11,7 +11,7 @@ from ..config import Settings, db_path, load_settings
 from ..render import Env, safe_text
 
 if TYPE_CHECKING:
-    from ..store import SqliteDb
+    from ..adapters.sqlite import SqliteDb
 
 UserOption = Annotated[
     str | None,
@@ -35,7 +35,7 @@ class AppState:
 
     def db(self) -> SqliteDb:
         if self._db is None:
-            from ..store import SqliteDb
+            from ..adapters.sqlite import SqliteDb
 
             self._db = SqliteDb(db_path(self.db_override))
         return self._db
@@ -52,7 +52,7 @@ class AppState:
     def user(self, given: str | None) -> str:
         if given is not None:
             if not given.strip():
-                from ..errors import UsageError
+                from ..core.errors import UsageError
 
                 raise UsageError("the user id must not be empty")
             return given
@@ -76,7 +76,7 @@ def confirm(st: AppState, question: str, yes: bool) -> bool:
     if yes:
         return True
     if not st.env.stdin_isatty:
-        from ..errors import UsageError
+        from ..core.errors import UsageError
 
         raise UsageError("refusing to proceed without confirmation: pass --yes")
     return typer.confirm(safe_text(question), default=False)

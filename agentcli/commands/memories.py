@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import UsageError
-from ..memory_edit import forget, import_rows, remember, revise
-from ..recall import search_memories
+from ..core.errors import UsageError
+from ..core.records import Memory
 from ..render import print_table
-from ..store import Memory, MemoryEvent
+from ..services.memory_edit import forget, import_rows, remember, revise
+from ..services.recall import search_memories
+from ..services.serialize import memory_event_json, memory_json
 from .common import AppState, JsonOption, UserOption, YesOption, confirm, state
 
 app = typer.Typer(no_args_is_help=True, help="List, search, add, edit and delete user memories.")
@@ -22,31 +23,6 @@ TopicsOption = Annotated[
 IdArgument = Annotated[int, typer.Argument(help="The memory's id.", show_default=False)]
 # Largest file `import` reads; an export of 100,000 memories is about 30 MiB.
 MAX_IMPORT_BYTES = 64 * 2**20
-
-
-def memory_json(memory: Memory) -> dict[str, Any]:
-    return {
-        "id": memory.id,
-        "user_id": memory.user_id,
-        "memory": memory.memory,
-        "topics": memory.topics,
-        "created_at": memory.created_at,
-        "updated_at": memory.updated_at,
-    }
-
-
-def event_json(event: MemoryEvent) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "memory_id": event.memory_id,
-        "user_id": event.user_id,
-        "action": event.action,
-        "before": event.before,
-        "after": event.after,
-        "actor": event.actor,
-        "run_id": event.run_id,
-        "created_at": event.created_at,
-    }
 
 
 def show(st: AppState, memories: list[Memory], json_: bool, empty: str) -> None:
@@ -178,7 +154,7 @@ def history(
     st = state(ctx)
     events = st.db().memory_events(st.user(user), memory_id)
     if json_:
-        st.env.print_json([event_json(e) for e in events])
+        st.env.print_json([memory_event_json(e) for e in events])
         return
     from ..views import short_time
 

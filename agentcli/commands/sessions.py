@@ -10,8 +10,9 @@ from typing import Annotated
 import typer
 
 from .. import views
-from ..errors import StoreError, UsageError
+from ..core.errors import StoreError, UsageError
 from ..render import safe_text
+from ..services.serialize import search_hit_json, session_document, session_json
 from .common import AppState, JsonOption, UserOption, YesOption, confirm, state
 
 app = typer.Typer(
@@ -42,7 +43,7 @@ def _scope(st: AppState, user: str | None, all_users: bool) -> str | None:
 
 
 def _loaded(st: AppState, user: str | None, session_id: str, last: int | None = None):
-    from ..liveness import owner_alive
+    from ..services.liveness import owner_alive
 
     db = st.db()
     db.mark_interrupted(owner_alive)
@@ -62,7 +63,7 @@ def list_(
     st = state(ctx)
     found = st.db().list_sessions(_scope(st, user, all_users), limit=limit or None)
     if json_:
-        st.env.print_json([views.session_json(s) for s in found])
+        st.env.print_json([session_json(s) for s in found])
     elif not found:
         st.env.info("no sessions")
     else:
@@ -81,7 +82,7 @@ def show(
     st = state(ctx)
     found, messages = _loaded(st, user, session, last)
     if json_:
-        st.env.print_json(views.session_document(found, messages))
+        st.env.print_json(session_document(found, messages))
     else:
         views.show_session(st.env, found, messages)
 
@@ -100,7 +101,7 @@ def rename(
     st = state(ctx)
     renamed = st.db().rename_session(st.user(user), session, name)
     if json_:
-        st.env.print_json(views.session_json(renamed))
+        st.env.print_json(session_json(renamed))
     else:
         st.env.line(f"renamed {renamed.session_id}: {renamed.name}")
 
@@ -124,7 +125,7 @@ def delete(
         raise typer.Exit(1)
     db.delete_session(found.user_id, found.session_id)
     if json_:
-        st.env.print_json(views.session_json(found))
+        st.env.print_json(session_json(found))
     else:
         st.env.line(f"deleted session {found.session_id} ({size})")
 
@@ -146,7 +147,7 @@ def export(
     st = state(ctx)
     found, messages = _loaded(st, user, session)
     if format_ is ExportFormat.json:
-        text = views.dumps(views.session_document(found, messages, full=True))
+        text = views.dumps(session_document(found, messages, full=True))
     else:
         text = views.markdown_export(found, messages)
     if output is None or str(output) == "-":
@@ -183,7 +184,7 @@ def search(
         raise UsageError("the query is empty")
     hits = st.db().search_messages(query, _scope(st, user, all_users), limit=limit or -1)
     if json_:
-        st.env.print_json(views.search_json(hits))
+        st.env.print_json([search_hit_json(h) for h in hits])
     elif not hits:
         st.env.info("no matches")
     else:

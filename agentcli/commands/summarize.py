@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from ..services.serialize import summary_json
 from .common import AppState, JsonOption, UserOption, state
 
 
@@ -22,19 +23,19 @@ def summarize(
     json_: JsonOption = False,
 ) -> None:
     """Bring a session's summary up to date with every completed run and print it."""
-    from ..summary import Summarizer, stored_summary
+    from ..services.summary import Summarizer, stored_summary
 
     st = state(ctx)
     user_id = st.user(user)
     db = st.db()
     result = stored_summary(db, user_id, session)  # unknown session: error before any model
     if not show:
-        from ..liveness import owner_alive
+        from ..services.liveness import owner_alive
 
         # A run left "running" by a process that died would stop the fold there.
         db.mark_interrupted(owner_alive)
         settings = st.settings(model=model)
-        from ..model import OpenAIChat
+        from ..adapters.openai_chat import OpenAIChat
 
         chat_model = OpenAIChat(
             settings.model,
@@ -46,7 +47,7 @@ def summarize(
         summarizer = Summarizer(db, model=chat_model, batch_runs=settings.summary_batch)
         result = summarizer.summarize(user_id, session)
     if json_:
-        st.env.print_json(result.to_json())
+        st.env.print_json(summary_json(result))
         return
     if result.summary is None:
         st.env.info(_nothing(st, result.user_id, session, show))

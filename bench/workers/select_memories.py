@@ -32,7 +32,7 @@ def messages(count: int) -> list[str]:
 
 def main() -> dict:
     try:
-        from agentcli.memory import MemoryManager
+        from agentcli.services.memory import MemoryManager
 
         db = SqliteDb(db_path)
         model = OpenAIChat("bench-model", base_url="http://127.0.0.1:9/v1")

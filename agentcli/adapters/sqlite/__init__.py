@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from ...core.records import (
+    Memory,
+    MemoryEvent,
+    Message,
+    Run,
+    SearchHit,
+    Session,
+    SummaryState,
+    Usage,
+)
 from .db import Database, utcnow
 from .memories import MemoryQueries
-from .records import Memory, MemoryEvent, Message, Run, SearchHit, Session, SummaryState, Usage
 from .schema import MIGRATIONS, SCHEMA_VERSION
-from .sessions import SessionQueries, fts_query, title_from
+from .sessions import SessionQueries, fts_query
 from .summaries import SummaryQueries
 
 
@@ -28,6 +37,5 @@ __all__ = [
     "SummaryState",
     "Usage",
     "fts_query",
-    "title_from",
     "utcnow",
 ]

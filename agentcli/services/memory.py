@@ -12,14 +12,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..core.protocols import ChatModel, Store
+from ..core.records import Memory, Usage
 from .memory_edit import change_notice, clean_memory, clean_topics, forget, remember, revise
 from .memory_tools import MemoryToolbox
 from .recall import Selection, select_memories
-from .store import Memory, SqliteDb, Usage
 
 if TYPE_CHECKING:
-    from .agent import RunContext
-    from .model import OpenAIChat
+    from ..core.results import RunContext
 
 __all__ = [
     "MemoryManager",
@@ -73,9 +73,9 @@ class MemoryManager:
 
     def __init__(
         self,
-        db: SqliteDb,
+        db: Store,
         *,
-        model: OpenAIChat,
+        model: ChatModel,
         agentic: bool,
         automatic: bool,
         token_budget: int = 1500,

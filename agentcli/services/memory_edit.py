@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import UsageError
-from .store import Memory, SqliteDb
+from ..core.errors import UsageError
+from ..core.protocols import Store
+from ..core.records import Memory
 
 MAX_MEMORY_CHARS = 1000
 MAX_TOPICS = 10
@@ -63,7 +64,7 @@ def change_notice(action: str, memory: Memory) -> str:
 
 
 def remember(
-    db: SqliteDb, user_id: str, text: str, topics: Iterable[str] | None = None
+    db: Store, user_id: str, text: str, topics: Iterable[str] | None = None
 ) -> tuple[Memory, bool]:
     """The user adds a memory; returns it and whether it is new (an identical one is kept)."""
     return db.add_memory(
@@ -72,7 +73,7 @@ def remember(
 
 
 def revise(
-    db: SqliteDb, user_id: str, memory_id: int, text: str, topics: Iterable[str] | None = None
+    db: Store, user_id: str, memory_id: int, text: str, topics: Iterable[str] | None = None
 ) -> Memory:
     """The user rewrites a memory (and, when given, its topics)."""
     tags = clean_topics(list(topics)) if topics is not None else None
@@ -81,7 +82,7 @@ def revise(
     )
 
 
-def forget(db: SqliteDb, user_id: str, memory_id: int) -> Memory:
+def forget(db: Store, user_id: str, memory_id: int) -> Memory:
     """The user deletes one of their memories; another user's id is not found."""
     return db.delete_memory(user_id, memory_id, actor="user")
 

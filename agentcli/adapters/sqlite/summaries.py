@@ -9,9 +9,9 @@ long the session is (except the ``count_*`` helpers used by the CLI).
 
 from __future__ import annotations
 
-from ..errors import NotFoundError
+from ...core.errors import NotFoundError
+from ...core.records import Message, SummaryState
 from .db import Database, utcnow
-from .records import Message, SummaryState
 
 _NO_PK = 2**63 - 1  # above every run pk
 

@@ -7,35 +7,32 @@ Every change writes a ``memory_events`` row in the same transaction.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..errors import DuplicateMemoryError, NotFoundError
+from ...core.errors import DuplicateMemoryError, NotFoundError
+from ...core.records import Memory, MemoryEvent
+from ...core.text import (
+    MAX_MATCHED_ROWS,
+    normalize_memory,
+    rarest_first,
+    score_matches,
+    search_words,
+)
 from .db import Database, utcnow
-from .records import Memory, MemoryEvent
 from .sessions import fts_query
 
 _COLS = (
     "m.id, m.user_id, m.memory, m.topics, m.created_at, m.updated_at, "
     "m.created_session_id, m.created_run_id, m.updated_session_id, m.updated_run_id"
 )
-# Counting stops at a cap, so a word common across all users costs no more
-# than a rare one.
-_TERM_COUNT = (
-    "SELECT ?, count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)"
+# The ids of one user's memories matching one word, up to a cap.
+_WORD_MATCHES = (
+    "SELECT f.rowid FROM memories_fts f JOIN memories u ON u.id = f.rowid "
+    "WHERE memories_fts MATCH ? AND u.user_id = ? LIMIT ?"
 )
 _EVENT_COLS = "id, memory_id, user_id, action, before, after, actor, run_id, created_at"
-# Column weights for BM25: a word in the memory text counts more than in its topics.
-_BM25 = "bm25(memories_fts, 1.0, 0.5)"
-_WORD = re.compile(r"\w+")
-
-
-def normalize_memory(text: str) -> str:
-    """The form two memories are compared in: case-folded words, punctuation dropped."""
-    words = _WORD.findall(text.casefold())
-    return " ".join(words) if words else " ".join(text.casefold().split())
 
 
 def _memory(row: Sequence[Any]) -> Memory:
@@ -90,22 +87,6 @@ class MemoryQueries(Database):
             "SELECT count(*) FROM memories WHERE user_id = ?", (user_id,)
         ).fetchone()[0]
 
-    def rank_memories(self, user_id: str, match: str, limit: int) -> list[tuple[Memory, float]]:
-        """Memories matching an FTS5 query, best first, with their BM25 score (lower is better).
-
-        ``match`` must be a safe FTS5 query (see ``fts_query``).
-        """
-        # Ranks ids alone, then reads the winners: sorting whole rows costs more.
-        sql = (
-            f"SELECT {_COLS}, best.score FROM ("
-            f"SELECT memories_fts.rowid AS id, {_BM25} AS score FROM memories_fts "
-            "JOIN memories u ON u.id = memories_fts.rowid "
-            "WHERE memories_fts MATCH ? AND u.user_id = ? ORDER BY score LIMIT ?"
-            ") best JOIN memories m ON m.id = best.id ORDER BY best.score"
-        )
-        rows = self.execute(sql, (match, user_id, limit)).fetchall()
-        return [(_memory(r), r[-1]) for r in rows]
-
     def recent_memories(self, user_id: str, max_chars: int) -> tuple[list[Memory], bool]:
         """The newest memories whose text adds up to at most ``max_chars``, newest first,
         and whether that is all of them. Reads only as many rows as fit, plus one."""
@@ -127,16 +108,37 @@ class MemoryQueries(Database):
                 cursor.close()
         return chosen, True
 
-    def term_counts(self, words: Sequence[str], *, cap: int | None = None) -> dict[str, int]:
-        """How many memories (of all users) match each word, through the index's own
-        tokenizer (so "painted" counts the memories saying "paint"); with ``cap``,
-        counting stops there."""
+    def relevant_memories(self, user_id: str, text: str, limit: int) -> list[tuple[Memory, float]]:
+        """This user's memories relevant to ``text``, best first, scored in (0, 1].
+
+        Each word is matched through the index's own tokenizer (so "painted"
+        finds "paint"), counting only this user's memories, and ranked by
+        :func:`~agentcli.core.text.score_matches`: no statistic of another
+        user's memories enters the order.
+        """
+        words = search_words(text)
         if not words:
-            return {}
-        sql = " UNION ALL ".join([_TERM_COUNT] * len(words))
-        limit = -1 if cap is None else cap
-        params = [part for word in words for part in (word, fts_query(word), limit)]
-        return dict(self.execute(sql, tuple(params)).fetchall())
+            return []
+        cap = MAX_MATCHED_ROWS + 1  # more is "too common" alike
+        with self.reading() as conn:
+            matches = {
+                word: [r[0] for r in conn.execute(_WORD_MATCHES, (fts_query(word), user_id, cap))]
+                for word in words
+            }
+            chosen = rarest_first(matches)
+            if not chosen:
+                return []
+            total = conn.execute(
+                "SELECT count(*) FROM memories WHERE user_id = ?", (user_id,)
+            ).fetchone()[0]
+            ranked = score_matches({w: matches[w] for w in chosen}, total)[:limit]
+            ids = [i for i, _ in ranked]
+            marks = ",".join("?" * len(ids))
+            rows = conn.execute(
+                f"SELECT {_COLS} FROM memories m WHERE m.id IN ({marks})", ids
+            ).fetchall()
+        by_id = {r[0]: _memory(r) for r in rows}
+        return [(by_id[i], score) for i, score in ranked if i in by_id]
 
     def memory_events(self, user_id: str, memory_id: int) -> list[MemoryEvent]:
         """What happened to a memory, oldest first (also after it was deleted)."""
@@ -208,7 +210,7 @@ class MemoryQueries(Database):
                 (user_id, normalized, memory_id),
             ).fetchone()
             if clash is not None:
-                raise DuplicateMemoryError(f"memory {clash[0]} already says that", clash[0])
+                raise DuplicateMemoryError(f"memory {clash[0]} already says that")
             conn.execute(
                 "UPDATE memories SET memory = ?, normalized = ?, topics = ?, updated_at = ?, "
                 "updated_session_id = ?, updated_run_id = ? WHERE id = ?",

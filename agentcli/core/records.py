@@ -1,4 +1,4 @@
-"""Plain records returned by the store.
+"""Plain records returned by the stores.
 
 Immutable named tuples rather than frozen dataclasses: every command imports
 these, and a frozen dataclass costs about a millisecond to create at import
@@ -9,9 +9,6 @@ a fifth of that.
 from __future__ import annotations
 
 from typing import Any, NamedTuple
-
-# Statuses a run can end in; only "completed" runs ever enter a later context.
-RUN_STATUSES = ("running", "completed", "error", "cancelled", "interrupted")
 
 
 class Session(NamedTuple):

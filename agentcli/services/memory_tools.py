@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.errors import DuplicateMemoryError, NotFoundError, UsageError
+from ..core.protocols import Store
+from ..core.records import Memory
+from ..core.tools import Tool, Toolbox, ToolError
 from . import recall
-from .errors import DuplicateMemoryError, NotFoundError, UsageError
 from .memory_edit import change_notice, clean_memory, clean_topics
-from .store import Memory, SqliteDb
-from .tools import Tool, Toolbox, ToolError
 
 SEARCH_LIMIT = 10
 
@@ -30,7 +31,7 @@ class MemoryToolbox(Toolbox):
 
     def __init__(
         self,
-        db: SqliteDb,
+        db: Store,
         user_id: str,
         *,
         session_id: str | None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .store.records import Message
+from .records import Message
 
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant. Answer clearly and concisely."
 

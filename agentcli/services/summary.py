@@ -28,15 +28,15 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import ModelError
-from .store import Message, Session, SqliteDb, Usage
+from ..core.errors import ModelError
+from ..core.protocols import ChatModel, Store
+from ..core.records import Message, Session, Usage
+from ..core.results import SessionSummary
 
 if TYPE_CHECKING:
-    from .agent import RunContext
-    from .model import OpenAIChat
+    from ..core.results import RunContext
 
 log = logging.getLogger("agentcli")
 
@@ -57,28 +57,7 @@ FOLD_INSTRUCTIONS = (
 )
 
 
-@dataclass(frozen=True)
-class SessionSummary:
-    """A session's stored summary: the text, the last run it covers and how many runs."""
-
-    user_id: str
-    session_id: str
-    summary: str | None
-    covers_through_run: str | None
-    runs: int
-    updated_at: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "user_id": self.user_id,
-            "session_id": self.session_id,
-            "summary": self.summary,
-            "covers_through_run": self.covers_through_run,
-            "runs": self.runs,
-        }
-
-
-def stored_summary(db: SqliteDb, user_id: str, session_id: str) -> SessionSummary:
+def stored_summary(db: Store, user_id: str, session_id: str) -> SessionSummary:
     """The summary as stored, without calling a model; ``NotFoundError`` for no such session."""
     session = db.require_session(user_id, session_id)
     state = db.summary_state(session.pk)
@@ -96,7 +75,7 @@ def stored_summary(db: SqliteDb, user_id: str, session_id: str) -> SessionSummar
 class Summarizer:
     """Keeps a session's rolling summary; the Agent asks it for the history window."""
 
-    def __init__(self, db: SqliteDb, *, model: OpenAIChat, batch_runs: int, history_runs: int = 5):
+    def __init__(self, db: Store, *, model: ChatModel, batch_runs: int, history_runs: int = 5):
         self.db = db
         self.model = model
         self.batch_runs = max(1, batch_runs)

@@ -10,83 +10,54 @@ Usable from Python without the CLI::
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .context import DEFAULT_INSTRUCTIONS, Context
-from .errors import ModelError, RunCancelled, UsageError
+from ..core.context import DEFAULT_INSTRUCTIONS, Context
+from ..core.errors import (
+    ModelError,
+    PartialResponseError,
+    RunCancelled,
+    ToolsRejectedError,
+    UsageError,
+)
+from ..core.protocols import ChatModel, Store
+from ..core.records import Memory, Run, Session, Usage
+from ..core.results import ModelResponse, RunContext, RunResult, SessionSummary
+from ..core.tools import Toolbox
 from .liveness import current_owner, owner_alive
-from .model import ModelResponse, OpenAIChat, PartialResponseError, ToolsRejectedError
-from .store import Memory, Run, Session, SqliteDb, Usage
-from .tools import Toolbox
-
-if TYPE_CHECKING:
-    from .summary import SessionSummary
 
 log = logging.getLogger("agentcli")
 
 MAX_TOOL_ROUNDS = 8
 
 
-@dataclass
-class RunResult:
-    """What one run produced."""
-
-    content: str
-    run_id: str
-    session_id: str
-    user_id: str
-    usage: Usage
-    model: str | None
-    status: str = "completed"
-    duration_ms: int = 0
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    memory_changes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RunContext:
-    """Handed to work that follows a completed run (memory manager, summary fold)."""
-
-    user_id: str
-    session: Session
-    run: Run
-    user_message: str
-    result: RunResult
-
-
 class Agent:
     def __init__(
         self,
-        model: OpenAIChat | None = None,
-        db: SqliteDb | str | os.PathLike[str] | None = None,
+        model: ChatModel,
+        db: Store,
         *,
         instructions: str | None = None,
         add_history_to_context: bool = True,
         num_history_runs: int = 5,
         enable_agentic_memory: bool = False,
         update_memory_on_run: bool = False,
-        memory_model: OpenAIChat | None = None,
+        memory_model: ChatModel | None = None,
         memory_token_budget: int = 1500,
         enable_session_summaries: bool = False,
         summary_batch_runs: int = 5,
-        summary_model: OpenAIChat | None = None,
+        summary_model: ChatModel | None = None,
         max_tool_rounds: int = MAX_TOOL_ROUNDS,
         on_warning: Callable[[str], None] | None = None,
     ):
         if num_history_runs < 0:
             raise UsageError("num_history_runs must be 0 or more")
-        self.model = model or OpenAIChat()
-        if db is None:
-            from .config import db_path
-
-            db = db_path()
-        self.db = db if isinstance(db, SqliteDb) else SqliteDb(db)
+        self.model = model
+        self.db = db
         self.instructions = instructions or DEFAULT_INSTRUCTIONS
         self.add_history_to_context = add_history_to_context
         self.num_history_runs = num_history_runs

@@ -11,12 +11,18 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from .errors import ConfigError, ModelError, redact
-from .store.records import Usage
+from ..core.errors import (
+    ConfigError,
+    ModelError,
+    PartialResponseError,
+    ToolsRejectedError,
+    redact,
+)
+from ..core.records import Usage
+from ..core.results import ModelResponse, ToolCall
 
 SETUP_HINT = (
     "no model endpoint configured: set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL "
@@ -24,50 +30,6 @@ SETUP_HINT = (
 )
 # Servers that need no key still get a bearer token; this is what they receive.
 NO_KEY = "no-key"
-
-
-@dataclass
-class ToolCall:
-    id: str
-    name: str
-    arguments: str
-
-    def to_chat(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "type": "function",
-            "function": {"name": self.name, "arguments": self.arguments},
-        }
-
-
-@dataclass
-class ModelResponse:
-    content: str
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    usage: Usage = field(default_factory=Usage)
-    finish_reason: str | None = None
-    model: str | None = None
-
-    def to_message(self) -> dict[str, Any]:
-        """The assistant message to store and to send back in later requests."""
-        message: dict[str, Any] = {"role": "assistant", "content": self.content or None}
-        if self.tool_calls:
-            message["tool_calls"] = [c.to_chat() for c in self.tool_calls]
-        elif message["content"] is None:
-            message["content"] = ""
-        return message
-
-
-class ToolsRejectedError(ModelError):
-    """The endpoint refused a request because it offered tools (a model without tool use)."""
-
-
-class PartialResponseError(ModelError):
-    """The connection failed after part of the reply had arrived."""
-
-    def __init__(self, message: str, partial: str):
-        super().__init__(message)
-        self.partial = partial
 
 
 class _StreamCut(Exception):

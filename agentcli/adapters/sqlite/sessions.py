@@ -8,9 +8,10 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..errors import NotFoundError
+from ...core.errors import NotFoundError
+from ...core.records import Message, Run, SearchHit, Session, Usage
+from ...core.text import title_from
 from .db import Database, utcnow
-from .records import Message, Run, SearchHit, Session, Usage
 
 _SESSION_COLS = (
     "s.id, s.user_id, s.session_id, s.name, s.created_at, s.updated_at, "
@@ -27,7 +28,6 @@ _RUN_COLS = (
     "id, run_id, session_pk, status, model, input_tokens, output_tokens, error, "
     "started_at, finished_at, duration_ms"
 )
-TITLE_CHARS = 60
 _ALL_CHARS = 2**31 - 1  # a substr() length beyond any stored text (SQLite caps text at 1e9)
 
 
@@ -48,12 +48,6 @@ def _message(row: tuple) -> Message:
         tool_calls=json.loads(tool_calls) if tool_calls else None,
         tool_call_id=tool_call_id,
     )
-
-
-def title_from(text: str) -> str:
-    """A session name from its first message: the first line, shortened."""
-    line = " ".join(text.strip().split("\n", 1)[0].split())
-    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
 
 
 class SessionQueries(Database):

@@ -47,13 +47,21 @@ class NotFoundError(AgentCliError):
 class DuplicateMemoryError(AgentCliError):
     """Another memory of the same user already says the same thing."""
 
-    def __init__(self, message: str, memory_id: int):
-        super().__init__(message)
-        self.memory_id = memory_id
-
 
 class ModelError(AgentCliError):
     """The model endpoint failed after every retry."""
+
+
+class ToolsRejectedError(ModelError):
+    """The endpoint refused a request because it offered tools (a model without tool use)."""
+
+
+class PartialResponseError(ModelError):
+    """The connection failed after part of the reply had arrived."""
+
+    def __init__(self, message: str, partial: str):
+        super().__init__(message)
+        self.partial = partial
 
 
 class RunCancelled(AgentCliError):
