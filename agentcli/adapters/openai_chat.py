@@ -99,8 +99,12 @@ class OpenAIChat:
         tools: list[dict[str, Any]] | None = None,
         on_text: Callable[[str], None] | None = None,
         stream: bool | None = None,
+        purpose: str = "chat",
     ) -> ModelResponse:
-        """One model call, retried on transient failures before any text arrived."""
+        """One model call, retried on transient failures before any text arrived.
+
+        ``purpose`` (chat, memory or summary) says why the services call; this
+        client sends the same request for each."""
         import openai
 
         stream = self.stream if stream is None else stream

@@ -124,11 +124,9 @@ def chat(
     if interactive and json_:
         raise UsageError("--json needs a message: give it as an argument or on stdin")
 
-    from ..adapters.openai_chat import OpenAIChat
+    from ..runtime import build_agent, chat_model
 
-    OpenAIChat(
-        settings.model, base_url=settings.base_url, api_key=settings.api_key
-    ).check_configured()
+    chat_model(settings).check_configured()
 
     db = st.db()
     session_id = session
@@ -142,42 +140,14 @@ def chat(
     elif not session_id.strip():
         raise UsageError("the session id must not be empty")
 
-    agent = build_agent(st, settings, instructions=system)
+    agent = build_agent(settings, db, instructions=system)
+    agent.on_warning = st.env.warning
     if interactive:
         from ..repl import run_repl
 
         run_repl(st, agent, settings, user_id=user_id, session_id=session_id)
         return
     run_once(st, agent, text, user_id=user_id, session_id=session_id, json_=json_, usage=usage)
-
-
-def build_agent(st: AppState, settings, *, instructions: str | None = None):
-    from ..adapters.openai_chat import OpenAIChat
-    from ..services.agent import Agent
-
-    def make(model_id: str) -> OpenAIChat:
-        return OpenAIChat(
-            model_id,
-            base_url=settings.base_url,
-            api_key=settings.api_key,
-            timeout=settings.timeout,
-        )
-
-    main_model = make(settings.model)
-    return Agent(
-        model=main_model,
-        db=st.db(),
-        instructions=instructions,
-        num_history_runs=settings.history_runs,
-        add_history_to_context=settings.history_runs > 0,
-        enable_agentic_memory=settings.memory == "agentic",
-        update_memory_on_run=settings.memory == "automatic",
-        memory_model=make(settings.memory_model) if settings.memory_model else None,
-        memory_token_budget=settings.memory_budget,
-        enable_session_summaries=settings.summaries,
-        summary_batch_runs=settings.summary_batch,
-        on_warning=st.env.warning,
-    )
 
 
 def run_once(

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..config import Settings, db_path, load_settings
+from ..config import Settings, load_settings
 from ..render import Env, safe_text
 
 if TYPE_CHECKING:
-    from ..adapters.sqlite import SqliteDb
+    from ..core.protocols import Store
 
 UserOption = Annotated[
     str | None,
@@ -30,14 +30,14 @@ class AppState:
     db_override: str | None = None
     traceback: bool = False
     env: Env = field(default_factory=Env)
-    _db: SqliteDb | None = None
+    _db: Store | None = None
     _settings: Settings | None = None
 
-    def db(self) -> SqliteDb:
+    def db(self) -> Store:
         if self._db is None:
-            from ..adapters.sqlite import SqliteDb
+            from ..runtime import open_store
 
-            self._db = SqliteDb(db_path(self.db_override))
+            self._db = open_store(self.db_override)
         return self._db
 
     def settings(self, **flags: object) -> Settings:

@@ -35,16 +35,11 @@ def summarize(
         # A run left "running" by a process that died would stop the fold there.
         db.mark_interrupted(owner_alive)
         settings = st.settings(model=model)
-        from ..adapters.openai_chat import OpenAIChat
+        from ..runtime import chat_model
 
-        chat_model = OpenAIChat(
-            settings.model,
-            base_url=settings.base_url,
-            api_key=settings.api_key,
-            timeout=settings.timeout,
-        )
-        chat_model.check_configured()
-        summarizer = Summarizer(db, model=chat_model, batch_runs=settings.summary_batch)
+        client = chat_model(settings)
+        client.check_configured()
+        summarizer = Summarizer(db, model=client, batch_runs=settings.summary_batch)
         result = summarizer.summarize(user_id, session)
     if json_:
         st.env.print_json(summary_json(result))

@@ -3,6 +3,7 @@ the data commands, which import only :mod:`agentcli.core.records`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,8 @@ class RunContext:
     run: Run
     user_message: str
     result: RunResult
+    # Where the follow-up work reports its events (memory changes, summary updates).
+    emit: Callable[[Any], None] = field(default=lambda event: None)
 
 
 @dataclass(frozen=True)

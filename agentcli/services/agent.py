@@ -24,6 +24,17 @@ from ..core.errors import (
     ToolsRejectedError,
     UsageError,
 )
+from ..core.events import (
+    EventSink,
+    FollowUpDone,
+    MemoryChanged,
+    RunCompleted,
+    RunStarted,
+    TextDelta,
+    ToolCallEvent,
+    ToolResultEvent,
+    Warning,
+)
 from ..core.protocols import ChatModel, Store
 from ..core.records import Memory, Run, Session, Usage
 from ..core.results import ModelResponse, RunContext, RunResult, SessionSummary
@@ -53,6 +64,7 @@ class Agent:
         summary_model: ChatModel | None = None,
         max_tool_rounds: int = MAX_TOOL_ROUNDS,
         on_warning: Callable[[str], None] | None = None,
+        on_event: EventSink | None = None,
     ):
         if num_history_runs < 0:
             raise UsageError("num_history_runs must be 0 or more")
@@ -63,6 +75,7 @@ class Agent:
         self.num_history_runs = num_history_runs
         self.max_tool_rounds = max_tool_rounds
         self.on_warning = on_warning
+        self.on_event = on_event
         self.memory = None
         if enable_agentic_memory or update_memory_on_run:
             from .memory import MemoryManager
@@ -96,10 +109,17 @@ class Agent:
         user_id: str,
         session_id: str,
         on_text: Callable[[str], None] | None = None,
+        on_event: EventSink | None = None,
         background: bool = False,
     ) -> RunResult:
-        """Run one turn. With ``background``, follow-up work (memory manager,
-        summary fold) runs on a worker thread; call :meth:`wait` before exiting."""
+        """Run one turn.
+
+        ``on_text`` receives the reply's text as it streams; ``on_event`` (else
+        the agent's own sink) receives every :mod:`~agentcli.core.events` event
+        of the run and of the work that follows it. With ``background``, that
+        follow-up work (memory manager, summary fold) runs on a worker thread,
+        whose events reach the sink from there; call :meth:`wait` before exiting.
+        """
         if not message or not message.strip():
             raise UsageError("the message is empty")
         if not user_id or not session_id:
@@ -109,6 +129,8 @@ class Agent:
         session, run = self.db.begin_run(
             user_id, session_id, message, self.model.id, current_owner()
         )
+        emit = self._sink(on_event)
+        emit(RunStarted(run.run_id, session_id, user_id))
         started = time.monotonic()
         streamed: list[str] = []
 
@@ -116,12 +138,13 @@ class Agent:
             streamed.append(text)
             if on_text is not None:
                 on_text(text)
+            emit(TextDelta(text))
 
         new: list[dict[str, Any]] = []
         try:
             context = self.build_context(session, user_id, message)
             toolbox = self.memory.toolbox(user_id, session_id, run.run_id) if self.memory else None
-            response, usage = self._answer(context.messages(), toolbox, forward, new)
+            response, usage = self._answer(context.messages(), toolbox, forward, new, emit)
         except KeyboardInterrupt:
             partial = _unfinished(streamed, new)
             self._end(run, "cancelled", new, partial, started, error="cancelled by the user")
@@ -156,7 +179,10 @@ class Agent:
             messages=new,
             memory_changes=list(toolbox.changes) if getattr(toolbox, "changes", None) else [],
         )
-        follow = RunContext(user_id, session, finished, message, result)
+        for notice in result.memory_changes:
+            emit(MemoryChanged(notice, "agent"))
+        emit(RunCompleted(result))
+        follow = RunContext(user_id, session, finished, message, result, emit)
         if background:
             self._submit(lambda: self._after_run(follow))
         else:
@@ -208,6 +234,7 @@ class Agent:
         toolbox: Toolbox | None,
         on_text: Callable[[str], None],
         new: list[dict[str, Any]],
+        emit: EventSink,
     ) -> tuple[ModelResponse, Usage]:
         """Call the model, running tool calls until it answers in text."""
         usage = Usage()
@@ -220,7 +247,7 @@ class Agent:
             except ToolsRejectedError as exc:
                 # A model without tool use: answer without memory tools from now on.
                 self._tools_rejected = True
-                self.warn(f"{exc}; continuing without memory tools")
+                self.warn(f"{exc}; continuing without memory tools", emit)
                 offer = None
                 response = self.model.complete(messages + new, tools=None, on_text=on_text)
             usage += response.usage
@@ -230,7 +257,9 @@ class Agent:
             if not response.tool_calls:
                 return response, usage
             for call in response.tool_calls:
+                emit(ToolCallEvent(call.name, call.arguments))
                 result = toolbox.call(call.name, call.arguments) if toolbox else "error"
+                emit(ToolResultEvent(call.name, result))
                 new.append({"role": "tool", "tool_call_id": call.id, "content": result})
         raise AssertionError("unreachable: the last round offers no tools")
 
@@ -264,12 +293,21 @@ class Agent:
             try:
                 part.after_run(follow)
             except Exception as exc:  # never fails the run
-                self.warn(f"{name} failed: {exc}")
+                self.warn(f"{name} failed: {exc}", follow.emit)
+        follow.emit(FollowUpDone(follow.run.run_id))
 
-    def warn(self, text: str) -> None:
+    def _sink(self, on_event: EventSink | None) -> EventSink:
+        chosen = on_event or self.on_event
+        return chosen if chosen is not None else _ignore
+
+    def warn(self, text: str, emit: EventSink | None = None) -> None:
+        """A warning: to ``on_warning`` when set, as a :class:`Warning` event, else logged."""
         if self.on_warning is not None:
             self.on_warning(text)
-        else:
+        sink = emit or self.on_event
+        if sink is not None:
+            sink(Warning(text))
+        elif self.on_warning is None:
             log.warning("%s", text)
 
     def _submit(self, job: Callable[[], None]) -> None:
@@ -284,6 +322,10 @@ class Agent:
         assert self._jobs is not None
         while (job := self._jobs.get()) is not None:
             job()
+
+
+def _ignore(event: object) -> None:
+    pass
 
 
 def _unfinished(streamed: list[str], new: list[dict[str, Any]]) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..core.events import MemoryChanged
 from ..core.protocols import ChatModel, Store
 from ..core.records import Memory, Usage
 from .memory_edit import change_notice, clean_memory, clean_topics, forget, remember, revise
@@ -146,7 +147,7 @@ class MemoryManager:
         usage, model_name, error = Usage(), None, None
         try:
             for _ in range(MANAGER_ROUNDS):
-                response = self.model.complete(messages, tools=box.specs())
+                response = self.model.complete(messages, tools=box.specs(), purpose="memory")
                 usage += response.usage
                 model_name = response.model
                 if not response.tool_calls:
@@ -164,6 +165,8 @@ class MemoryManager:
             raise
         finally:
             follow.result.memory_changes.extend(box.changes)
+            for notice in box.changes:
+                follow.emit(MemoryChanged(notice, "manager"))
             self.db.record_model_call(
                 user_id=follow.user_id,
                 session_pk=follow.session.pk,

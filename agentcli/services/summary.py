@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import ModelError
+from ..core.events import SummaryUpdated
 from ..core.protocols import ChatModel, Store
 from ..core.records import Message, Session, Usage
 from ..core.results import SessionSummary
@@ -107,6 +109,7 @@ class Summarizer:
             min_runs=self.batch_runs,
             max_folds=MAX_FOLDS_PER_RUN,
             run_pk=follow.run.pk,
+            on_fold=lambda through: follow.emit(SummaryUpdated(follow.session.session_id, through)),
         )
 
     def summarize(self, user_id: str, session_id: str) -> SessionSummary:
@@ -125,6 +128,7 @@ class Summarizer:
         min_runs: int,
         max_folds: int | None,
         run_pk: int | None,
+        on_fold: Callable[[str], None] | None = None,
     ) -> None:
         """Fold, oldest first, the runs outside the newest ``keep`` in bounded chunks."""
         folds = 0
@@ -138,13 +142,15 @@ class Summarizer:
             )
             if not pks or (folds == 0 and len(pks) < min_runs):
                 return
-            runs = _bounded(self.db.fold_messages(pks, max_chars=MAX_MESSAGE_CHARS))
+            runs = _bounded(self.db.messages_by_run(pks, max_chars=MAX_MESSAGE_CHARS))
             text = self._fold(state.summary, runs, user_id, session_pk, run_pk)
             stored = self.db.set_summary(
                 session_pk, text, through_pk=runs[-1][0].run_pk, expected_through=state.through_pk
             )
             if not stored:
                 log.info("another process folded session %s first; trying again", session_pk)
+            elif on_fold is not None:
+                on_fold(runs[-1][0].run_id)
             folds += 1
 
     def _fold(
@@ -159,7 +165,7 @@ class Summarizer:
         started = time.monotonic()
         record = dict(user_id=user_id, session_pk=session_pk, run_pk=run_pk, purpose="summary")
         try:
-            response = self.model.complete(messages, stream=False)
+            response = self.model.complete(messages, stream=False, purpose="summary")
             text = response.content.strip()
             if not text:
                 raise ModelError("the model answered with an empty summary")

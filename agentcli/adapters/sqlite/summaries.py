@@ -10,7 +10,7 @@ long the session is (except the ``count_*`` helpers used by the CLI).
 from __future__ import annotations
 
 from ...core.errors import NotFoundError
-from ...core.records import Message, SummaryState
+from ...core.records import SummaryState
 from .db import Database, utcnow
 
 _NO_PK = 2**63 - 1  # above every run pk
@@ -60,10 +60,6 @@ class SummaryQueries(Database):
                 (session_pk, after, below, limit),
             ).fetchall()
         return [r[0] for r in rows]
-
-    def fold_messages(self, run_pks: list[int], *, max_chars: int) -> list[list[Message]]:
-        """The messages of runs to fold, each read up to ``max_chars + 1`` characters."""
-        return self.messages_by_run(run_pks, max_chars=max_chars)
 
     def set_summary(
         self, session_pk: int, summary: str, *, through_pk: int, expected_through: int | None
