@@ -177,7 +177,7 @@ class Agent:
             model=response.model,
             duration_ms=duration,
             messages=new,
-            memory_changes=list(toolbox.changes) if getattr(toolbox, "changes", None) else [],
+            memory_changes=list(toolbox.changes) if toolbox is not None else [],
         )
         for notice in result.memory_changes:
             emit(MemoryChanged(notice, "agent"))
@@ -217,7 +217,8 @@ class Agent:
     def build_context(self, session: Session, user_id: str, message: str) -> Context:
         context = Context(instructions=self.instructions, message=message)
         if self.add_history_to_context and self.num_history_runs > 0:
-            after, limit = None, self.num_history_runs
+            after: int | None = None
+            limit: int | None = self.num_history_runs
             with self.db.reading():  # the summary and the runs after it, as of one moment
                 if self.summarizer is not None:
                     context.summary, after, limit = self.summarizer.window(
@@ -263,7 +264,16 @@ class Agent:
                 new.append({"role": "tool", "tool_call_id": call.id, "content": result})
         raise AssertionError("unreachable: the last round offers no tools")
 
-    def _end(self, run: Run, status: str, new, streamed, started, *, error: str) -> None:
+    def _end(
+        self,
+        run: Run,
+        status: str,
+        new: list[dict[str, Any]],
+        streamed: list[str],
+        started: float,
+        *,
+        error: str,
+    ) -> None:
         partial = "".join(streamed)
         messages = list(new)
         if partial and not (messages and messages[-1].get("content") == partial):

@@ -163,7 +163,6 @@ class Summarizer:
     ) -> str:
         messages = fold_request(previous, runs)
         started = time.monotonic()
-        record = dict(user_id=user_id, session_pk=session_pk, run_pk=run_pk, purpose="summary")
         try:
             response = self.model.complete(messages, stream=False, purpose="summary")
             text = response.content.strip()
@@ -171,7 +170,10 @@ class Summarizer:
                 raise ModelError("the model answered with an empty summary")
         except Exception as exc:
             self.db.record_model_call(
-                **record,
+                user_id=user_id,
+                session_pk=session_pk,
+                run_pk=run_pk,
+                purpose="summary",
                 status="error",
                 model=self.model.id,
                 usage=Usage(),
@@ -180,7 +182,10 @@ class Summarizer:
             )
             raise
         self.db.record_model_call(
-            **record,
+            user_id=user_id,
+            session_pk=session_pk,
+            run_pk=run_pk,
+            purpose="summary",
             status="completed",
             model=response.model,
             usage=response.usage,
@@ -229,7 +234,8 @@ def _cut(text: str) -> str:
 
 def _bounded(runs: list[list[Message]]) -> list[list[Message]]:
     """The leading runs whose text fits ``MAX_FOLD_CHARS`` (always at least one)."""
-    taken, size = [], 0
+    taken: list[list[Message]] = []
+    size = 0
     for run in runs:
         size += len(_render_run(run))
         if taken and size > MAX_FOLD_CHARS:
