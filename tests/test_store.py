@@ -30,7 +30,10 @@ def test_migrations_build_the_expected_schema_on_a_blank_database(tmp_path):
         "model_calls",
         "schema_migrations",
     } <= names
-    assert db.execute("SELECT version, name FROM schema_migrations").fetchall() == [(1, "initial")]
+    assert db.execute("SELECT version, name FROM schema_migrations").fetchall() == [
+        (1, "initial"),
+        (2, "mcp_actor"),
+    ]
     assert db.schema_version() == SCHEMA_VERSION
     cols = [r[1] for r in db.execute("PRAGMA table_info(runs)")]
     assert cols == [
@@ -149,3 +152,29 @@ def test_interrupted_runs_are_marked_only_when_their_process_is_gone(db):
     assert db.mark_interrupted(lambda owner: owner.endswith("live")) == 1
     assert db.get_run(dead.pk).status == "interrupted"
     assert db.get_run(live.pk).status == "running"
+
+
+def test_a_version_1_database_keeps_its_memory_history_and_accepts_the_mcp_actor(tmp_path):
+    from agentcli.adapters.sqlite.db import _split_sql
+    from agentcli.adapters.sqlite.schema import MIGRATIONS
+
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    for statement in _split_sql(MIGRATIONS[0][1]):
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO memory_events (memory_id, user_id, action, before, after, actor, run_id, "
+        "created_at) VALUES (99, 'sarah', 'add', NULL, 'Sarah likes tea.', 'agent', 'r1', 't')"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with SqliteDb(path) as db:
+        assert [(e.actor, e.after, e.run_id) for e in db.memory_events("sarah", 99)] == [
+            ("agent", "Sarah likes tea.", "r1")
+        ]
+        memory, _ = db.add_memory("sarah", "Sarah lives in Oslo.", actor="mcp")
+        assert [e.actor for e in db.memory_events("sarah", memory.id)] == ["mcp"]
+        with pytest.raises(sqlite3.IntegrityError):
+            db.add_memory("sarah", "Sarah likes jazz.", actor="someone")
+        assert db.execute("PRAGMA index_list(memory_events)").fetchall() != []

@@ -1,8 +1,9 @@
 """Changing memories: cleaning text and topics, and the user's own edits.
 
-``remember``, ``revise`` and ``forget`` are what ``agentcli memories`` and the
-REPL's ``/remember`` and ``/forget`` call; ``change_notice`` words the one-line
-notice shown when a run changed memories.
+``remember``, ``revise`` and ``forget`` are what ``agentcli memories``, the
+REPL's ``/remember`` and ``/forget`` and the MCP server call (``actor`` names
+who made the change in the memory's history); ``change_notice`` words the
+one-line notice shown when a run changed memories.
 """
 
 from __future__ import annotations
@@ -64,27 +65,36 @@ def change_notice(action: str, memory: Memory) -> str:
 
 
 def remember(
-    db: Store, user_id: str, text: str, topics: Iterable[str] | None = None
+    db: Store,
+    user_id: str,
+    text: str,
+    topics: Iterable[str] | None = None,
+    *,
+    actor: str = "user",
 ) -> tuple[Memory, bool]:
-    """The user adds a memory; returns it and whether it is new (an identical one is kept)."""
+    """Add a memory; returns it and whether it is new (an identical one is kept)."""
     return db.add_memory(
-        user_id, clean_memory(text), clean_topics(list(topics or [])) or [], actor="user"
+        user_id, clean_memory(text), clean_topics(list(topics or [])) or [], actor=actor
     )
 
 
 def revise(
-    db: Store, user_id: str, memory_id: int, text: str, topics: Iterable[str] | None = None
+    db: Store,
+    user_id: str,
+    memory_id: int,
+    text: str,
+    topics: Iterable[str] | None = None,
+    *,
+    actor: str = "user",
 ) -> Memory:
-    """The user rewrites a memory (and, when given, its topics)."""
+    """Rewrite a memory (and, when given, its topics)."""
     tags = clean_topics(list(topics)) if topics is not None else None
-    return db.update_memory(
-        user_id, memory_id, memory=clean_memory(text), topics=tags, actor="user"
-    )
+    return db.update_memory(user_id, memory_id, memory=clean_memory(text), topics=tags, actor=actor)
 
 
-def forget(db: Store, user_id: str, memory_id: int) -> Memory:
-    """The user deletes one of their memories; another user's id is not found."""
-    return db.delete_memory(user_id, memory_id, actor="user")
+def forget(db: Store, user_id: str, memory_id: int, *, actor: str = "user") -> Memory:
+    """Delete one of the user's memories; another user's id is not found."""
+    return db.delete_memory(user_id, memory_id, actor=actor)
 
 
 def import_rows(data: Any) -> list[dict[str, Any]]:

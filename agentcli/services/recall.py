@@ -56,3 +56,19 @@ def select_memories(db: MemoryStore, user_id: str, message: str, token_budget: i
 def search_memories(db: MemoryStore, user_id: str, query: str, limit: int) -> list[Memory]:
     """The user's memories matching any keyword of ``query``, best first."""
     return [m for m, _ in db.relevant_memories(user_id, query, limit)]
+
+
+class Page(NamedTuple):
+    """One page of a user's memories, oldest first, and how many match in all."""
+
+    memories: list[Memory]
+    total: int
+
+
+def page_memories(
+    db: MemoryStore, user_id: str, *, topic: str | None = None, limit: int, offset: int = 0
+) -> Page:
+    """The user's memories (with ``topic``, those carrying it) from ``offset``, at most
+    ``limit`` of them: what a caller that must never receive the whole store asks for."""
+    matching = db.list_memories(user_id, topic=topic)
+    return Page(matching[offset : offset + limit], len(matching))

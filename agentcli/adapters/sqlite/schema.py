@@ -141,6 +141,33 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX memory_events_by_user ON memory_events (user_id, id);
         """,
     ),
+    (
+        # Changes made through the MCP server (`agentcli mcp`) are recorded
+        # with the actor 'mcp'. SQLite cannot alter a CHECK constraint, so
+        # the event log is copied into a table that allows it.
+        "mcp_actor",
+        """
+        CREATE TABLE memory_events_new (
+            id INTEGER PRIMARY KEY,
+            memory_id INTEGER NOT NULL,
+            user_id TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('add', 'update', 'delete')),
+            before TEXT,
+            after TEXT,
+            actor TEXT NOT NULL CHECK (actor IN ('agent', 'manager', 'user', 'mcp')),
+            run_id TEXT,
+            created_at TEXT NOT NULL
+        );
+        INSERT INTO memory_events_new (id, memory_id, user_id, action, before, after, actor,
+            run_id, created_at)
+            SELECT id, memory_id, user_id, action, before, after, actor, run_id, created_at
+            FROM memory_events;
+        DROP TABLE memory_events;
+        ALTER TABLE memory_events_new RENAME TO memory_events;
+        CREATE INDEX memory_events_by_memory ON memory_events (memory_id, id);
+        CREATE INDEX memory_events_by_user ON memory_events (user_id, id);
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
