@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-HEAVY = ("openai", "prompt_toolkit", "rich.markdown")
+HEAVY = ("openai", "prompt_toolkit", "rich.markdown", "mcp")
 
 # Runs the CLI in a fresh interpreter, then reports the modules it loaded.
 PROBE = """
@@ -41,7 +41,12 @@ def heavy(modules: set[str]) -> list[str]:
 
 @pytest.mark.parametrize(
     "args",
-    [("--help",), ("sessions", "list"), ("memories", "list", "--user", "sarah")],
+    [
+        ("--help",),
+        ("sessions", "list"),
+        ("memories", "list", "--user", "sarah"),
+        ("mcp", "--help"),
+    ],
 )
 def test_command_imports_no_heavy_package(args):
     assert heavy(loaded(*args)) == []

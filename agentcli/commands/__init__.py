@@ -29,6 +29,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Bring a session's summary up to date with every completed run and print it.",
     ),
     "config": ("config", "app", "Show the configuration file and settings."),
+    "mcp": (
+        "mcp_command",
+        "mcp",
+        "Serve a user's memories and sessions to MCP clients over stdio.",
+    ),
 }
 
 

@@ -1,0 +1,420 @@
+"""What the MCP server offers: its tools (descriptions and JSON schemas written for
+a model) and the Markdown of the memory resource.
+
+Plain Python over the services, without the ``mcp`` package: ``server.py``
+puts these on the wire. The user id is given by the caller (bound on the
+command line, or by the HTTP server), never read from a tool's arguments, so a
+model can reach no other user's memories or sessions: another user's memory
+id is "not found". Every change is recorded in the memory's history with the
+actor ``mcp``. Bad arguments, unknown ids and duplicates raise
+:class:`~agentcli.core.tools.ToolError` with a message the model can act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+from ..core.errors import AgentCliError, DuplicateMemoryError, NotFoundError, StoreError
+from ..core.protocols import Store
+from ..core.records import Memory
+from ..core.tools import ToolError
+from ..services.liveness import owner_alive
+from ..services.memory_edit import (
+    MAX_MEMORY_CHARS,
+    MAX_TOPIC_CHARS,
+    MAX_TOPICS,
+    forget,
+    remember,
+    revise,
+)
+from ..services.recall import CHARS_PER_TOKEN, page_memories, select_memories
+from ..services.serialize import memory_json, search_hit_json, session_document
+
+ACTOR = "mcp"
+# Largest answers a model can ask for; every list is paginated or capped.
+MAX_BUDGET_TOKENS = 32_000
+DEFAULT_PAGE, MAX_PAGE = 20, 100
+DEFAULT_HITS, MAX_HITS = 10, 50
+DEFAULT_LAST_RUNS, MAX_LAST_RUNS = 10, 100
+
+INSTRUCTIONS = (
+    "Long-term memory about the user, kept by agentcli and shared with the user's other "
+    "agents. Call recall with the subject at hand before answering anything that may "
+    "depend on the user's preferences, circumstances or history. When you learn a lasting "
+    "fact about the user, store it with remember as one short third-person sentence; fix "
+    "a stored fact with update_memory and remove a wrong one with forget, using the ids "
+    "recall and list_memories give. search_sessions and get_session read the user's past "
+    "conversations with agentcli."
+)
+
+
+class ToolSpec(NamedTuple):
+    """One tool as a client lists it."""
+
+    name: str
+    title: str
+    description: str
+    input_schema: dict[str, Any]
+    read_only: bool
+    destructive: bool = False
+    idempotent: bool = True
+
+
+def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+def _integer(description: str, minimum: int, maximum: int, default: int | None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", "description": description}
+    schema.update(minimum=minimum, maximum=maximum)
+    if default is not None:
+        schema["default"] = default
+    return schema
+
+
+_MEMORY_TEXT = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_MEMORY_CHARS,
+    "description": "One lasting fact about the user as a short third-person sentence, "
+    "e.g. 'Sarah prefers email over phone.'",
+}
+_TOPICS = {
+    "type": "array",
+    "items": {"type": "string", "maxLength": MAX_TOPIC_CHARS},
+    "maxItems": MAX_TOPICS,
+    "description": "A few short lowercase topics, e.g. ['contact', 'preferences'].",
+}
+_MEMORY_ID = {
+    "type": "integer",
+    "description": "The memory's id, as recall or list_memories give it.",
+}
+
+TOOLS: list[ToolSpec] = [
+    ToolSpec(
+        "recall",
+        "Recall memories",
+        "What you know about the user that bears on a subject: their stored memories "
+        "most relevant to `query` (full-text match, then recency), as many as fit in "
+        "`budget_tokens`, each with its id. `complete` is true when these are all the "
+        "memories the user has. Call it before answering anything that may depend on "
+        "the user's preferences, circumstances or history.",
+        _object(
+            {
+                "query": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "The subject or question, in plain words, e.g. "
+                    "'how to contact her' or 'diet and food'.",
+                },
+                "budget_tokens": _integer(
+                    "Most tokens of memory text to return (about 4 characters a token). "
+                    "Leave it out for the configured budget.",
+                    1,
+                    MAX_BUDGET_TOKENS,
+                    None,
+                ),
+            },
+            ["query"],
+        ),
+        read_only=True,
+    ),
+    ToolSpec(
+        "remember",
+        "Remember a fact",
+        "Store one lasting fact about the user. A memory that says the same as a stored "
+        "one (ignoring case, spacing and punctuation) is not stored twice: then `added` "
+        "is false and `memory` is the one already stored. To change a stored fact use "
+        "update_memory instead.",
+        _object({"memory": _MEMORY_TEXT, "topics": _TOPICS}, ["memory"]),
+        read_only=False,
+    ),
+    ToolSpec(
+        "update_memory",
+        "Update a memory",
+        "Replace the text of a stored memory that changed or was wrong. `topics`, when "
+        "given, replaces the memory's topics; leave it out to keep them. Fails when "
+        "another memory already says the same.",
+        _object(
+            {"memory_id": _MEMORY_ID, "memory": _MEMORY_TEXT, "topics": _TOPICS},
+            ["memory_id", "memory"],
+        ),
+        read_only=False,
+        destructive=True,
+    ),
+    ToolSpec(
+        "forget",
+        "Forget a memory",
+        "Delete a stored memory that is wrong or that the user asked you to forget.",
+        _object({"memory_id": _MEMORY_ID}, ["memory_id"]),
+        read_only=False,
+        destructive=True,
+        idempotent=False,
+    ),
+    ToolSpec(
+        "list_memories",
+        "List memories",
+        "Page through all of the user's memories, oldest first, or only those with one "
+        "topic. To find memories about something, use recall. `total` counts every "
+        "matching memory; `next_offset` is the offset of the next page, null after the "
+        "last one.",
+        _object(
+            {
+                "topic": {
+                    "type": "string",
+                    "description": "Only memories carrying this topic, e.g. 'contact'.",
+                },
+                "limit": _integer("Most memories on this page.", 1, MAX_PAGE, DEFAULT_PAGE),
+                "offset": _integer("How many memories to skip.", 0, 2**31 - 1, 0),
+            },
+            [],
+        ),
+        read_only=True,
+    ),
+    ToolSpec(
+        "search_sessions",
+        "Search past conversations",
+        "Search the messages of the user's past chat sessions with agentcli for words, "
+        "best match first: each hit gives the session id, run id, role, time and a "
+        "snippet. Read a whole session with get_session.",
+        _object(
+            {
+                "query": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Words to find, e.g. 'flight to Oslo'.",
+                },
+                "limit": _integer("Most hits to return.", 1, MAX_HITS, DEFAULT_HITS),
+            },
+            ["query"],
+        ),
+        read_only=True,
+    ),
+    ToolSpec(
+        "get_session",
+        "Read a past conversation",
+        "One of the user's chat sessions: its name, its summary of older runs (when it "
+        "has one) and the messages of its last runs, oldest first. `runs` counts all of "
+        "its runs.",
+        _object(
+            {
+                "session_id": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "The session id, as search_sessions gives it.",
+                },
+                "last_runs": _integer(
+                    "How many of the latest runs (a user message and its replies) to return.",
+                    1,
+                    MAX_LAST_RUNS,
+                    DEFAULT_LAST_RUNS,
+                ),
+            },
+            ["session_id"],
+        ),
+        read_only=True,
+    ),
+]
+
+
+class Arguments:
+    """A tool call's arguments, checked against the tool's schema."""
+
+    def __init__(self, spec: ToolSpec, given: Mapping[str, Any]):
+        self.schema = spec.input_schema["properties"]
+        self.given = given
+        unknown = sorted(set(given) - set(self.schema))
+        if "user_id" in unknown or "user" in unknown:
+            raise ToolError("no tool takes a user: the server is bound to one user")
+        if unknown:
+            known = ", ".join(self.schema) or "none"
+            raise ToolError(f"unknown argument {unknown[0]!r} (arguments: {known})")
+        for name in spec.input_schema["required"]:
+            if given.get(name) is None:
+                raise ToolError(f"missing argument {name!r}")
+
+    def text(self, name: str) -> str | None:
+        value = self.given.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ToolError(f"{name} must be a string")
+        if not value.strip() and self.schema[name].get("minLength"):
+            raise ToolError(f"{name} must not be empty")
+        return value
+
+    def integer(self, name: str) -> int | None:
+        schema = self.schema[name]
+        value = self.given.get(name, schema.get("default"))
+        if value is None:
+            return None
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            number = int(value)
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if number is None or (low is not None and number < low):
+            raise ToolError(_int_rule(name, low, high))
+        if high is not None and number > high:
+            raise ToolError(_int_rule(name, low, high))
+        return number
+
+    def topics(self, name: str) -> list[str] | None:
+        value = self.given.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+            raise ToolError(f"{name} must be a list of strings")
+        return value
+
+
+def _int_rule(name: str, low: int | None, high: int | None) -> str:
+    if low is None:
+        return f"{name} must be an integer"
+    if high is None or high >= 2**31 - 1:
+        return f"{name} must be an integer of at least {low}"
+    return f"{name} must be an integer from {low} to {high}"
+
+
+class MemoryTools:
+    """The tools over one store; each call names the user it acts for."""
+
+    def __init__(self, store: Store, *, memory_budget: int):
+        self.store = store
+        self.memory_budget = memory_budget
+        self.specs = {spec.name: spec for spec in TOOLS}
+        self._handlers: dict[str, Callable[[str, Arguments], dict[str, Any]]] = {
+            "recall": self.recall,
+            "remember": self.remember,
+            "update_memory": self.update_memory,
+            "forget": self.forget,
+            "list_memories": self.list_memories,
+            "search_sessions": self.search_sessions,
+            "get_session": self.get_session,
+        }
+
+    def call(self, user_id: str, name: str, arguments: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Run tool ``name`` for ``user_id``; its answer as a JSON object.
+
+        Raises :class:`ToolError` for anything the model can correct or should
+        know (its message says what); other exceptions are bugs."""
+        spec = self.specs.get(name)
+        if spec is None:
+            raise ToolError(f"unknown tool {name!r} (tools: {', '.join(self.specs)})")
+        if arguments is not None and not isinstance(arguments, Mapping):
+            raise ToolError("arguments must be a JSON object")
+        args = Arguments(spec, arguments or {})
+        try:
+            return self._handlers[name](user_id, args)
+        except StoreError as exc:
+            raise ToolError(f"the memory store failed: {exc}") from None
+        except AgentCliError as exc:  # UsageError from the services' checks, duplicates
+            raise ToolError(str(exc)) from None
+
+    # -- memories -------------------------------------------------------------
+    def recall(self, user_id: str, args: Arguments) -> dict[str, Any]:
+        query = args.text("query") or ""
+        budget = args.integer("budget_tokens")
+        budget = self.memory_budget if budget is None else budget
+        chosen = select_memories(self.store, user_id, query, budget)
+        return {
+            "budget_tokens": budget,
+            "used_tokens": -(-sum(len(m.memory) for m in chosen.memories) // CHARS_PER_TOKEN),
+            "complete": chosen.complete,
+            "memories": [memory_json(m) for m in chosen.memories],
+        }
+
+    def remember(self, user_id: str, args: Arguments) -> dict[str, Any]:
+        text = args.text("memory") or ""
+        stored, added = remember(self.store, user_id, text, args.topics("topics"), actor=ACTOR)
+        message = (
+            f"added memory {stored.id}"
+            if added
+            else f"memory {stored.id} already says that; nothing was added"
+        )
+        return {"added": added, "message": message, "memory": memory_json(stored)}
+
+    def update_memory(self, user_id: str, args: Arguments) -> dict[str, Any]:
+        number = self._memory_id(args)
+        text = args.text("memory") or ""
+        topics = args.topics("topics")
+        try:
+            before = self.store.get_memory(user_id, number)
+            after = revise(self.store, user_id, number, text, topics, actor=ACTOR)
+        except NotFoundError:
+            raise ToolError(f"memory {number} not found") from None
+        except DuplicateMemoryError as exc:
+            raise ToolError(f"{exc}; memory {number} was not changed") from None
+        changed = after != before
+        message = f"updated memory {number}" if changed else f"memory {number} already says that"
+        return {"updated": changed, "message": message, "memory": memory_json(after)}
+
+    def forget(self, user_id: str, args: Arguments) -> dict[str, Any]:
+        number = self._memory_id(args)
+        try:
+            gone = forget(self.store, user_id, number, actor=ACTOR)
+        except NotFoundError:
+            raise ToolError(f"memory {number} not found") from None
+        return {"deleted": True, "message": f"deleted memory {number}", "memory": memory_json(gone)}
+
+    def list_memories(self, user_id: str, args: Arguments) -> dict[str, Any]:
+        topic = args.text("topic")
+        tag = " ".join(topic.lower().split()) if topic is not None else None
+        limit = args.integer("limit") or DEFAULT_PAGE
+        offset = args.integer("offset") or 0
+        page = page_memories(self.store, user_id, topic=tag, limit=limit, offset=offset)
+        following = offset + len(page.memories)
+        return {
+            "total": page.total,
+            "offset": offset,
+            "next_offset": following if following < page.total else None,
+            "memories": [memory_json(m) for m in page.memories],
+        }
+
+    @staticmethod
+    def _memory_id(args: Arguments) -> int:
+        number = args.integer("memory_id")
+        assert number is not None  # required
+        return number
+
+    # -- sessions -------------------------------------------------------------
+    def search_sessions(self, user_id: str, args: Arguments) -> dict[str, Any]:
+        query = args.text("query") or ""
+        limit = args.integer("limit") or DEFAULT_HITS
+        hits = self.store.search_messages(query, user_id, limit=limit)
+        return {"hits": [search_hit_json(h) for h in hits]}
+
+    def get_session(self, user_id: str, args: Arguments) -> dict[str, Any]:
+        session_id = args.text("session_id") or ""
+        last_runs = args.integer("last_runs") or DEFAULT_LAST_RUNS
+        self.store.mark_interrupted(owner_alive)
+        found = self.store.get_session(user_id, session_id)
+        if found is None:
+            raise ToolError(f"session {session_id!r} not found")
+        messages = self.store.session_messages(found.pk, last_runs=last_runs)
+        return {**session_document(found, messages), "runs": found.runs}
+
+    # -- the resource -----------------------------------------------------------
+    def memories_markdown(self, user_id: str) -> str:
+        """Every memory of the user as a Markdown list, oldest first."""
+        return memories_markdown(user_id, self.store.list_memories(user_id))
+
+
+def memories_markdown(user_id: str, memories: list[Memory]) -> str:
+    """'# Memories of sarah' and one list item per memory, with its id and topics."""
+    lines = [f"# Memories of {user_id}", ""]
+    if not memories:
+        lines.append("No memories yet.")
+    for memory in memories:
+        topics = f" ({', '.join(memory.topics)})" if memory.topics else ""
+        lines.append(f"- [{memory.id}] {memory.memory}{topics}")
+    return "\n".join(lines) + "\n"
