@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from agentcli.config import db_path
 from agentcli.mcp_server.server import build_server
 
 AGENTCLI = str(Path(sys.executable).with_name("agentcli"))
+README = (Path(__file__).parent.parent / "README.md").read_text()
 FACT = "Sarah prefers email over phone."
 TOOLS = [
     "recall",
@@ -62,10 +64,10 @@ def in_process(steps: Any, user: str = "sarah", budget: int = 1500) -> Any:
 
 @asynccontextmanager
 async def stdio_session(*args: str, errlog: Path) -> AsyncIterator[ClientSession]:
-    """An initialized session of ``agentcli mcp ARGS``, spawned by the SDK's stdio client."""
+    """An initialized session of ``agentcli ARGS``, spawned by the SDK's stdio client."""
     params = StdioServerParameters(
         command=AGENTCLI,
-        args=["mcp", *args],
+        args=list(args),
         env={"AGENTCLI_HOME": os.environ["AGENTCLI_HOME"]},
     )
     with open(errlog, "w") as err:
@@ -76,7 +78,7 @@ async def stdio_session(*args: str, errlog: Path) -> AsyncIterator[ClientSession
 
 
 def over_stdio(steps: Any, *args: str, errlog: Path) -> Any:
-    """``await steps(session)`` with a session of ``agentcli mcp ARGS``."""
+    """``await steps(session)`` with a session of ``agentcli ARGS``."""
 
     async def main() -> Any:
         async with stdio_session(*args, errlog=errlog) as session:
@@ -106,8 +108,11 @@ def test_a_client_over_stdio_remembers_recalls_updates_and_forgets(tmp_path, run
             await call(session, "list_memories"),
         )
 
+    # Started as the README's client configuration says.
+    config = json.loads(README.split("```json\n")[1].split("```")[0])["mcpServers"]["agentcli"]
+    assert (config["command"], list(config["env"])) == ("agentcli", ["AGENTCLI_HOME"])
     listed, added, again, _, recalled, updated, forgotten, remaining = over_stdio(
-        steps, "--user", "sarah", errlog=tmp_path / "err"
+        steps, *config["args"], errlog=tmp_path / "err"
     )
     assert listed == [
         ("recall", ["query"]),
@@ -160,7 +165,7 @@ def test_errors_over_stdio_are_tool_errors_and_the_server_keeps_serving(tmp_path
             await call(session, "remember", memory=FACT),
         )
 
-    *errors, after = over_stdio(steps, "--user", "sarah", errlog=tmp_path / "err")
+    *errors, after = over_stdio(steps, "mcp", "--user", "sarah", errlog=tmp_path / "err")
     assert errors == [
         ("error", "memory 1 not found"),
         ("error", "memory_id must be an integer"),
@@ -178,8 +183,8 @@ def test_two_servers_for_two_users_on_one_database_never_see_each_other(tmp_path
 
     async def main() -> Any:
         async with (
-            stdio_session("--user", "sarah", errlog=tmp_path / "sarah") as sarah,
-            stdio_session("--user", "bob", errlog=tmp_path / "bob") as bob,
+            stdio_session("mcp", "--user", "sarah", errlog=tmp_path / "sarah") as sarah,
+            stdio_session("mcp", "--user", "bob", errlog=tmp_path / "bob") as bob,
         ):
             sessions = {"sarah": sarah, "bob": bob}
             for user, session in sessions.items():
@@ -414,3 +419,15 @@ def test_another_users_resource_cannot_be_read():
         return True
 
     assert in_process(steps)
+
+
+def test_without_the_sdk_the_command_says_which_extra_to_install():
+    probe = (
+        "import sys; sys.modules['mcp'] = None; sys.argv = ['agentcli', 'mcp', '--user', 'sarah']\n"
+        "from agentcli.cli import main; main()"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert (out.returncode, out.stdout) == (2, "")
+    assert out.stderr == (
+        "agentcli: error: agentcli mcp needs the MCP SDK: pip install 'agentcli[mcp]'\n"
+    )
