@@ -1,7 +1,7 @@
 """The MCP server object, over stdio or mounted in an HTTP server.
 
 :func:`build_server` makes a low-level ``mcp`` server offering the tools of
-``tools.py`` and one resource, ``memory://USER`` (the user's memories as
+``specs.py`` (run by ``tools.py``) and one resource, ``memory://USER`` (the user's memories as
 Markdown). Which user a request acts for is decided by a *user resolver*, a
 function given the transport's request: ``None`` over stdio, the Starlette
 ``Request`` over streamable HTTP. It returns the user id or raises an
@@ -52,7 +52,8 @@ from .. import __version__
 from ..core.errors import AgentCliError
 from ..core.protocols import Store
 from ..core.tools import ToolError
-from .tools import INSTRUCTIONS, TOOLS, MemoryTools, ToolSpec
+from .specs import INSTRUCTIONS, TOOLS, ToolSpec
+from .tools import MemoryTools
 
 UserResolver = Callable[[Any], str]
 """Given the transport's request (``None`` over stdio, a Starlette ``Request`` over
