@@ -149,3 +149,63 @@ def test_a_400_unrelated_to_tools_still_fails(model, db, server):
     server.script(Error(400, "context length exceeded"))
     with pytest.raises(ModelError, match="context length exceeded"):
         agent.run("hi", user_id="u", session_id="s")
+
+
+# -- cancellation from another thread and follow-up work on an executor ----------------
+def stored(db):
+    return db.execute(
+        "SELECT r.status, r.error, m.role, m.content FROM messages m "
+        "JOIN runs r ON r.id = m.run_pk ORDER BY m.run_pk, m.seq"
+    ).fetchall()
+
+
+def test_a_cancellation_stops_the_run_at_the_next_piece_and_keeps_what_arrived(agent, server, db):
+    from agentcli.core.cancel import Cancellation
+    from agentcli.core.errors import RunCancelled
+
+    server.script(Text("Once upon a time", chunk=5))
+    cancel = Cancellation()
+
+    def cancel_after_two(text, seen=[]):  # noqa: B006 - the pieces seen so far
+        seen.append(text)
+        if len(seen) == 2:
+            cancel.cancel()
+
+    with pytest.raises(RunCancelled):
+        agent.run("story", user_id="u", session_id="s", on_text=cancel_after_two, cancel=cancel)
+    assert stored(db) == [
+        ("cancelled", "cancelled by the user", "user", "story"),
+        ("cancelled", "cancelled by the user", "assistant", "Once upon "),
+    ]
+
+
+def test_a_cancellation_can_store_the_run_as_interrupted(agent, server, db):
+    from agentcli.core.cancel import Cancellation
+    from agentcli.core.errors import RunCancelled
+
+    cancel = Cancellation()
+    cancel.cancel("interrupted", "the server stopped")
+    cancel.cancel()  # the first request stands
+    with pytest.raises(RunCancelled):
+        agent.run("hi", user_id="u", session_id="s", cancel=cancel)
+    assert stored(db) == [("interrupted", "the server stopped", "user", "hi")]
+    assert server.requests == []
+
+
+def test_follow_up_work_of_a_background_run_goes_to_the_executor(model, db, server):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agentcli.core.events import FollowUpDone
+
+    threads = []
+
+    def sink(event):
+        if isinstance(event, FollowUpDone):
+            threads.append(threading.current_thread().name)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="after") as pool:
+        agent = Agent(model=model, db=db, executor=pool)
+        agent.run("hi", user_id="u", session_id="s", background=True, on_event=sink)
+    assert [name.startswith("after") for name in threads] == [True]
+    assert agent._worker is None

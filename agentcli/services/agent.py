@@ -14,8 +14,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..core.cancel import Cancellation
 from ..core.context import DEFAULT_INSTRUCTIONS, Context
 from ..core.errors import (
     ModelError,
@@ -41,6 +42,9 @@ from ..core.results import ModelResponse, RunContext, RunResult, SessionSummary
 from ..core.tools import Toolbox
 from .liveness import current_owner, owner_alive
 
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
 log = logging.getLogger("agentcli")
 
 MAX_TOOL_ROUNDS = 8
@@ -65,6 +69,7 @@ class Agent:
         max_tool_rounds: int = MAX_TOOL_ROUNDS,
         on_warning: Callable[[str], None] | None = None,
         on_event: EventSink | None = None,
+        executor: Executor | None = None,
     ):
         if num_history_runs < 0:
             raise UsageError("num_history_runs must be 0 or more")
@@ -97,6 +102,8 @@ class Agent:
                 batch_runs=summary_batch_runs,
                 history_runs=num_history_runs if add_history_to_context else 0,
             )
+        # Runs the follow-up work of background runs; else the agent's own worker thread.
+        self.executor = executor
         self._tools_rejected = False
         self._jobs: queue.Queue[Callable[[], None] | None] | None = None
         self._worker: threading.Thread | None = None
@@ -111,6 +118,7 @@ class Agent:
         on_text: Callable[[str], None] | None = None,
         on_event: EventSink | None = None,
         background: bool = False,
+        cancel: Cancellation | None = None,
     ) -> RunResult:
         """Run one turn.
 
@@ -119,6 +127,9 @@ class Agent:
         of the run and of the work that follows it. With ``background``, that
         follow-up work (memory manager, summary fold) runs on a worker thread,
         whose events reach the sink from there; call :meth:`wait` before exiting.
+        ``cancel``, set from another thread, stops the run at its next streamed
+        piece of text or model call: it is stored with the text that arrived,
+        as ``cancel.status``, and :class:`RunCancelled` is raised.
         """
         if not message or not message.strip():
             raise UsageError("the message is empty")
@@ -135,6 +146,8 @@ class Agent:
         streamed: list[str] = []
 
         def forward(text: str) -> None:
+            if cancel is not None and cancel.requested:
+                raise RunCancelled(cancel.reason)
             streamed.append(text)
             if on_text is not None:
                 on_text(text)
@@ -144,11 +157,14 @@ class Agent:
         try:
             context = self.build_context(session, user_id, message)
             toolbox = self.memory.toolbox(user_id, session_id, run.run_id) if self.memory else None
-            response, usage = self._answer(context.messages(), toolbox, forward, new, emit)
-        except KeyboardInterrupt:
+            response, usage = self._answer(context.messages(), toolbox, forward, new, emit, cancel)
+        except (KeyboardInterrupt, RunCancelled):
+            status, reason = "cancelled", "cancelled by the user"
+            if cancel is not None and cancel.requested:
+                status, reason = cancel.status, cancel.reason
             partial = _unfinished(streamed, new)
-            self._end(run, "cancelled", new, partial, started, error="cancelled by the user")
-            raise RunCancelled("cancelled") from None
+            self._end(run, status, new, partial, started, error=reason)
+            raise RunCancelled(status) from None
         except PartialResponseError as exc:
             self._end(run, "error", new, [exc.partial], started, error=str(exc))
             raise
@@ -236,10 +252,13 @@ class Agent:
         on_text: Callable[[str], None],
         new: list[dict[str, Any]],
         emit: EventSink,
+        cancel: Cancellation | None = None,
     ) -> tuple[ModelResponse, Usage]:
         """Call the model, running tool calls until it answers in text."""
         usage = Usage()
         for round_no in range(self.max_tool_rounds + 1):
+            if cancel is not None and cancel.requested:
+                raise RunCancelled(cancel.reason)
             offer = None
             if toolbox and round_no < self.max_tool_rounds and not self._tools_rejected:
                 offer = toolbox.specs()
@@ -321,6 +340,9 @@ class Agent:
             log.warning("%s", text)
 
     def _submit(self, job: Callable[[], None]) -> None:
+        if self.executor is not None:
+            self.executor.submit(job)
+            return
         if self._jobs is None:
             self._jobs = queue.Queue()
             self._worker = threading.Thread(target=self._work, name="agentcli-after-run")
