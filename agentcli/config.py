@@ -103,6 +103,8 @@ class Settings:
     summary_batch: int = 5
     timeout: float = 60.0
     markdown: bool = True
+    # Bearer token `agentcli serve` requires of every request but /health.
+    server_token: str | None = field(default=None, repr=False)
     sources: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -116,11 +118,14 @@ class Settings:
             if f.name == "sources":
                 continue
             value = getattr(self, f.name)
-            if f.name == "api_key":
+            if f.name in SECRETS:
                 value = "(set)" if value else "(not set)"
             rows.append((f.name, value, self.sources.get(f.name, "default")))
         return rows
 
+
+# Settings shown only as set or not set.
+SECRETS = ("api_key", "server_token")
 
 # Environment variables and the setting each one feeds.
 ENV_VARS = {
@@ -136,6 +141,7 @@ ENV_VARS = {
     "summary_batch": "AGENTCLI_SUMMARY_BATCH",
     "timeout": "AGENTCLI_TIMEOUT",
     "markdown": "AGENTCLI_MARKDOWN",
+    "server_token": "AGENTCLI_SERVER_TOKEN",
 }
 
 # Keys accepted in config.toml; "default_user" is the documented spelling of "user".

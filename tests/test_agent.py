@@ -209,3 +209,12 @@ def test_follow_up_work_of_a_background_run_goes_to_the_executor(model, db, serv
         agent.run("hi", user_id="u", session_id="s", background=True, on_event=sink)
     assert [name.startswith("after") for name in threads] == [True]
     assert agent._worker is None
+
+
+def test_a_variant_sends_its_own_model_and_sampling_on_the_same_client(model, server):
+    variant = model.variant(id="other-model", temperature=0.2, max_tokens=50)
+    variant.complete([{"role": "user", "content": "hi"}])
+    model.complete([{"role": "user", "content": "hi"}])
+    sent = [(r["model"], r.get("temperature"), r.get("max_tokens")) for r in server.requests]
+    assert sent == [("other-model", 0.2, 50), ("test-model", None, None)]
+    assert variant.client() is model.client()

@@ -57,6 +57,7 @@ def test_show_names_every_value_and_its_source_but_never_the_key(cli, configured
         "summary_batch  5           default\n"
         "timeout        60.0        default\n"
         "markdown       false       file\n"
+        "server_token   (not set)   default\n"
     )
 
 
@@ -100,3 +101,13 @@ def test_markdown_default_comes_from_the_file(agentcli_home):
     (agentcli_home / "config.toml").write_text("markdown = false\n")
     assert load_settings().markdown is False
     assert load_settings(markdown=True).sources["markdown"] == "flag"
+
+
+def test_the_server_token_is_shown_as_set_never_as_its_value(cli, monkeypatch):
+    monkeypatch.setenv("AGENTCLI_SERVER_TOKEN", "tok-secret-777")
+    out = cli("config", "show", "--json").stdout
+    assert json.loads(out)["settings"]["server_token"] == {
+        "value": "(set)",
+        "source": "env AGENTCLI_SERVER_TOKEN",
+    }
+    assert "tok-secret-777" not in out + cli("config", "show").stdout

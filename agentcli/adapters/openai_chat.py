@@ -7,6 +7,7 @@ and retries transient failures with backoff inside a bounded total time. The
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 import time
@@ -55,6 +56,7 @@ class OpenAIChat:
         retry_delay: float = 0.5,
         stream: bool = True,
         temperature: float | None = None,
+        max_tokens: int | None = None,
     ):
         self.id = id
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
@@ -65,10 +67,31 @@ class OpenAIChat:
         self.retry_delay = retry_delay
         self.stream = stream
         self.temperature = temperature
+        self.max_tokens = max_tokens
         self._client: Any = None
 
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAIChat(id={self.id!r}, base_url={self.base_url!r})"
+
+    def variant(
+        self,
+        *,
+        id: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> OpenAIChat:
+        """The same endpoint with another model name or sampling settings (``None``:
+        as this one); it shares this model's HTTP client and its connections."""
+        other = copy.copy(self)
+        other.id = id or self.id
+        if temperature is not None:
+            other.temperature = temperature
+        if max_tokens is not None:
+            other.max_tokens = max_tokens
+        if self._client is None:  # made now, so that both share one
+            self.client()
+            other._client = self._client
+        return other
 
     @property
     def endpoint(self) -> str:
@@ -163,6 +186,8 @@ class OpenAIChat:
             kwargs["tools"] = tools
         if self.temperature is not None:
             kwargs["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            kwargs["max_tokens"] = self.max_tokens
         return kwargs
 
     def _post(self, body: dict[str, Any], *, stream: bool = True) -> Any:
