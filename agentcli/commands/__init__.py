@@ -34,6 +34,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "mcp",
         "Serve a user's memories and sessions to MCP clients over stdio.",
     ),
+    "serve": (
+        "serve",
+        "serve",
+        "Serve the agent over HTTP: a native API and an OpenAI-compatible endpoint.",
+    ),
 }
 
 
