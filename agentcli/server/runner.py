@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from ..core.cancel import Cancellation
-from ..runtime import build_agent, chat_model
+from ..runtime import build_agent, chat_model, open_store
 from ..services.liveness import current_owner
 from .errors import INTERRUPTED, Interrupted
-from .stores import ThreadStores
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -113,9 +112,12 @@ class Runner:
     def __init__(self, config: ServerConfig):
         self.config = config
         self.settings = config.settings
-        self.stores = ThreadStores(config.db)
-        self.db = self.stores.shared()
-        self.backend = type(self.stores.current()).__name__.removesuffix("Db").lower()
+        # One store for every thread. (A SqliteDb per thread would be faster, but
+        # opening a second one in a process reads the file's header with a plain
+        # open() whose close drops the locks SQLite holds on it for the first:
+        # another process could then checkpoint and delete the WAL under it.)
+        self.db = open_store(config.db)
+        self.backend = type(self.db).__name__.removesuffix("Db").lower()
         self.model = chat_model(self.settings)
         self.model.check_configured()
         memory = self.settings.memory_model
@@ -220,9 +222,9 @@ class Runner:
         await self._drain(self._following, deadline)
         # A run whose thread still waits for the model will not finish: ours, so interrupted.
         me = current_owner()
-        self.stores.current().mark_interrupted(lambda owner: owner != me)
+        self.db.mark_interrupted(lambda owner: owner != me)
         if self.idle():
-            self.stores.close()
+            self.db.close()
 
     @staticmethod
     async def _drain(busy: list[int], deadline: float) -> None:
