@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-HEAVY = ("openai", "prompt_toolkit", "rich.markdown", "mcp")
+HEAVY = ("openai", "prompt_toolkit", "rich.markdown", "mcp", "fastapi", "uvicorn", "starlette")
 
 # Runs the CLI in a fresh interpreter, then reports the modules it loaded.
 PROBE = """

@@ -71,6 +71,9 @@ def serve(
         summaries=summaries,
         server_token=token,
     )
+    from ..server.address import check_bind
+
+    check_bind(host, settings.server_token)  # before loading the server's packages
     from ..server.main import serve as run_server
     from ..server.runner import ServerConfig
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import signal
 import socket
@@ -10,28 +9,9 @@ import sys
 from types import FrameType
 from typing import Any
 
-from ..core.errors import AgentCliError, UsageError
+from ..core.errors import AgentCliError
+from .address import check_bind
 from .runner import Runner, ServerConfig
-
-LOOPBACK_NAMES = ("localhost",)
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_bind(host: str, token: str | None) -> None:
-    """Only a loopback address may go without a token."""
-    if not is_loopback(host) and not token:
-        raise UsageError(
-            f"refusing to listen on {host} without a token: set --token or "
-            "AGENTCLI_SERVER_TOKEN, or listen on 127.0.0.1"
-        )
 
 
 def listen(host: str, port: int) -> socket.socket:
