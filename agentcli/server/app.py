@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TextIO
 
 from fastapi import FastAPI, Request
@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from .. import __version__
 from . import errors, memories, openai_api, runs, sessions
 from .deps import runner
+from .mcp_mount import Lifespan, mount_mcp
 from .middleware import AccessLog, BearerToken, BodyLimit
 from .runner import Runner
 
@@ -19,11 +20,16 @@ from .runner import Runner
 def create_app(serving: Runner, *, log: TextIO | None = None) -> FastAPI:
     """The app for one :class:`Runner`; its lifespan stops the runner's work at the end."""
 
+    mcp: list[Lifespan] = []
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         serving.loop = asyncio.get_running_loop()
-        yield
-        await serving.stop()
+        async with AsyncExitStack() as stack:
+            for entered in mcp:
+                await stack.enter_async_context(entered())
+            yield
+            await serving.stop()
 
     app = FastAPI(
         title="agentcli",
@@ -41,6 +47,9 @@ def create_app(serving: Runner, *, log: TextIO | None = None) -> FastAPI:
     app.include_router(sessions.router)
     app.include_router(memories.router)
     app.add_api_route("/health", health, methods=["GET"], tags=["health"], summary="Liveness")
+    mcp_lifespan = mount_mcp(app, serving)
+    if mcp_lifespan is not None:
+        mcp.append(mcp_lifespan)
     # The last added runs first: log, then token, then size limit.
     app.add_middleware(BodyLimit)
     app.add_middleware(BearerToken, token=serving.config.token)
