@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -56,7 +57,7 @@ def serve(config: ServerConfig) -> None:
             access_log=False,
             lifespan="on",
             server_header=False,
-            timeout_graceful_shutdown=config.shutdown_timeout + 5,
+            timeout_graceful_shutdown=math.ceil(config.shutdown_timeout) + 5,
         )
     )
     # uvicorn raises the stopping signal again once done; these make that a no-op,

@@ -47,5 +47,6 @@ def mount_mcp(app: FastAPI, serving: Runner) -> Lifespan | None:
         # Against DNS rebinding: a page in a browser must not reach a loopback server.
         allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"] if loopback else None,
     )
-    app.add_route("/mcp", endpoint.app, include_in_schema=False)
+    # Starlette calls a route's endpoint that is not a function as an ASGI app.
+    app.add_route("/mcp", endpoint.app, include_in_schema=False)  # type: ignore[arg-type]
     return endpoint.lifespan
