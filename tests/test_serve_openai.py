@@ -204,3 +204,19 @@ def test_a_stream_that_fails_midway_ends_with_an_error_the_sdk_raises(sdk, model
         "SELECT r.status, m.role, m.content FROM runs r JOIN messages m ON m.run_pk = r.id "
         "JOIN sessions s ON s.id = r.session_pk WHERE s.user_id = 'kim' ORDER BY m.seq",
     ) == [("error", "user", "x"), ("error", "assistant", "partial an")]
+
+
+def test_the_readmes_sdk_example_runs(served, model):
+    import contextlib
+    import io
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("### The OpenAI-compatible endpoint") :]
+    start = section.index("```python\n") + len("```python\n")
+    code = section[start : section.index("```", start)].replace("http://127.0.0.1:7777", served.url)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(code, {})
+    assert printed.getvalue() == "echo: How should you contact me?\n"
+    assert model.requests[-2]["messages"][-1]["content"] == "My name is Sarah and I prefer email."
