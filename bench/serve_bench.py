@@ -46,7 +46,14 @@ from serving import Served, server_env  # noqa: E402
 
 CACHE = HERE / ".cache"
 AGENTOS_VENV = CACHE / "venvs" / "agentos"
-AGENTOS_PACKAGES = ["agno", "sqlalchemy[asyncio]", "openai", "fastapi", "uvicorn", "python-multipart"]
+AGENTOS_PACKAGES = [
+    "agno",
+    "sqlalchemy[asyncio]",
+    "openai",
+    "fastapi",
+    "uvicorn",
+    "python-multipart",
+]
 RESULTS = HERE / "results"
 README = HERE.parent / "README.md"
 MARKERS = ("<!-- bench:serve:start -->", "<!-- bench:serve:end -->")
@@ -311,6 +318,7 @@ def main() -> None:
     args = parser.parse_args()
     size = SIZES["quick" if args.quick else "full"]
     home = Path(tempfile.mkdtemp(prefix="serve-bench-"))
+    load_before = os.getloadavg()[0]
     notes = []
     with TimedModel() as model:
         targets = []
@@ -344,7 +352,8 @@ def main() -> None:
         f"Overhead: {size['overhead']} sequential requests each, alternating, with a model that "
         f"answers at once. Load: {ROUNDS} rounds, taking turns, of {size['clients']} clients x "
         f"{size['runs']} requests, a model taking {MODEL_DELAY * 1000:.0f} ms per call; "
-        "a shared 2-core machine."
+        f"a shared 2-core machine (load average {load_before:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after)."
     )
     text = table(targets, notes)
     print(text)
