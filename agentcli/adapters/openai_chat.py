@@ -180,7 +180,9 @@ class OpenAIChat:
             return PartialResponseError(text, "".join(emitted))
         return ModelError(text)
 
-    def _request(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None):
+    def _request(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": self.id, "messages": messages}
         if tools:
             kwargs["tools"] = tools
@@ -211,7 +213,9 @@ class OpenAIChat:
             stream_cls=Stream[ChatCompletionChunk],
         )
 
-    def _once(self, messages, tools) -> ModelResponse:
+    def _once(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> ModelResponse:
         resp = _fields(self._post(self._request(messages, tools), stream=False))
         if not getattr(resp, "choices", None):
             raise ModelError(f"model call to {self.endpoint} failed: the response has no choices")
@@ -235,7 +239,12 @@ class OpenAIChat:
             model=getattr(resp, "model", None) or self.id,
         )
 
-    def _stream(self, messages, tools, forward: Callable[[str], None]) -> ModelResponse:
+    def _stream(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        forward: Callable[[str], None],
+    ) -> ModelResponse:
         request = self._request(messages, tools)
         stream = self._post({**request, "stream": True, "stream_options": {"include_usage": True}})
         parts: list[str] = []
