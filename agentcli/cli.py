@@ -11,7 +11,7 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .commands import LazyCommands
-from .core.errors import AgentCliError, ExitStatus, StoreError
+from .core.errors import AgentCliError, ExitStatus
 
 # Start-up cost matters (scripts call agentcli in loops): this module imports
 # typer and light standard modules only; each command's module is imported
@@ -77,17 +77,6 @@ class AgentGroup(TyperGroup):
             if _debug(ctx):
                 raise
             raise CliError(exc) from None
-        except Exception as exc:
-            # The database failed after it was opened (read-only file, damaged
-            # page, locked too long): one line naming the file. (Without
-            # sqlite3 loaded, nothing can have raised its error.)
-            sqlite3 = sys.modules.get("sqlite3")
-            if sqlite3 is None or not isinstance(exc, sqlite3.Error) or _debug(ctx):
-                raise
-            from .config import db_path
-
-            name = db_path(getattr(ctx.obj, "db_override", None))
-            raise CliError(StoreError(f"database {name}: {exc}")) from None
         finally:
             close = getattr(ctx.obj, "close", None)
             if close is not None:

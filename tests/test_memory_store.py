@@ -165,6 +165,13 @@ def test_a_word_in_too_many_memories_is_not_ranked(db):
     assert relevant(db, "tea oslo") == ["Sarah lives in Oslo."]
 
 
+def test_a_word_common_only_among_other_users_is_still_ranked(db):
+    db.import_memories("bob", [{"memory": f"Bob's tea {i}."} for i in range(1002)], actor="user")
+    add(db, "Sarah drinks tea.")
+    add(db, "Sarah lives in Oslo.")
+    assert relevant(db, "tea") == ["Sarah drinks tea."]
+
+
 def test_recent_memories_stop_at_the_budget(db):
     for text in ("aaaa", "bbbb", "cccc"):
         add(db, text)

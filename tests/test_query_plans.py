@@ -1,47 +1,52 @@
 """Every statement on a run's path uses an index: a run costs the same in any database.
 
-The statements are not listed here: they are recorded while runs happen
-(SQLite's trace, values expanded) and each is checked with EXPLAIN QUERY
-PLAN, so queries added later to the per-run path are checked too.
+The statements are not listed here: they are the ones the store really
+issues while runs happen, from every thread, recorded with their parameters
+through the store's tracer, and each is checked with EXPLAIN QUERY PLAN, so
+queries added later to the per-run path are checked too.
 """
+
+import re
 
 from chat_server import ToolCalls, echo
 
 from agentcli import Agent
 from agentcli.services.memory import MANAGER_PROMPT
+from agentcli.services.recall import select_memories
 from agentcli.services.summary import FOLD_INSTRUCTIONS
 
 # Plan steps that do not read a whole table: virtual tables (FTS5 MATCH),
 # subquery results, constant rows.
 BOUNDED_SCANS = ("VIRTUAL TABLE", "SCAN (subquery", "SCAN CONSTANT ROW")
+# A full-text index probed by rowid ("INDEX 0:=M1"): run once for each row
+# of an outer loop, which then walks a whole table or a whole user's rows.
+PROBED_FTS = re.compile(r"VIRTUAL TABLE INDEX \d+:\S*=")
 
 
-def traced(db, action) -> list[str]:
-    statements: list[str] = []
-    db.conn.set_trace_callback(statements.append)
-    try:
+def traced(db, action) -> list[tuple[str, object]]:
+    """The statements (with parameters) the store ran during ``action``, in any thread."""
+    statements: list[tuple[str, object]] = []
+    with db.tracer(lambda sql, params: statements.append((sql, params))):
         action()
-    finally:
-        db.conn.set_trace_callback(None)
     return [
-        s
-        for s in statements
-        # trigger bodies and FTS5's own statements on its shadow tables are not ours
-        if not s.startswith("--") and "'main'." not in s
-        and s.split()[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")
-    ]  # fmt: skip
+        (sql, params)
+        for sql, params in statements
+        if sql.split()[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")
+    ]
 
 
-def full_scans(db, statements: list[str]) -> list[tuple[str, str]]:
+def full_scans(db, statements) -> list[tuple[str, str]]:
     found = []
-    for sql in dict.fromkeys(statements):
-        plan = [step for *_, step in db.execute("EXPLAIN QUERY PLAN " + sql).fetchall()]
+    for sql, params in dict(reversed(statements)).items():
+        plan = [step for *_, step in db.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()]
         # A named subquery's result ("MATERIALIZE best" ... "SCAN best") holds
         # what its own steps, checked here too, selected.
         results = {
             step.split()[1] for step in plan if step.startswith(("MATERIALIZE", "CO-ROUTINE"))
         }
         for step in plan:
+            if PROBED_FTS.search(step):
+                found.append((step, sql))
             if not step.startswith("SCAN") or any(ok in step for ok in BOUNDED_SCANS):
                 continue
             if step.split()[1] not in results:
@@ -86,12 +91,13 @@ def test_every_statement_of_a_run_uses_an_index(db, model, server):
     def runs():
         for n in range(8):
             agent.run(f"What about the garden plant {n}?", user_id="sarah", session_id="thread-42")
+        agent.wait()
 
     statements = traced(db, runs)
     assert full_scans(db, statements) == []
     # Each part of a run was there to be checked: memory tools, ranked
-    # selection, the automatic manager, summary folds.
-    seen = " ".join(statements)
+    # selection, the automatic manager (on its own thread), summary folds.
+    seen = " ".join(sql for sql, _ in statements)
     for part in (
         "INSERT INTO memories",
         "UPDATE memories",
@@ -110,10 +116,17 @@ def test_the_latest_session_lookup_uses_an_index(db):
     assert statements and full_scans(db, statements) == []
 
 
+def test_choosing_among_many_memories_probes_no_index_per_memory(db):
+    facts = [{"memory": f"Sarah planted garden plant number {n}."} for n in range(400)]
+    db.import_memories("sarah", facts, actor="user")
+    statements = traced(db, lambda: select_memories(db, "sarah", "garden plant 7", 100))
+    assert "memories_fts MATCH" in " ".join(sql for sql, _ in statements)
+    assert full_scans(db, statements) == []
+
+
 def test_a_full_scan_is_detected(db):
-    assert full_scans(db, ["SELECT * FROM messages WHERE content = 'x'"]) == [
-        ("SCAN messages", "SELECT * FROM messages WHERE content = 'x'")
-    ]
+    sql = "SELECT * FROM messages WHERE content = ?"
+    assert full_scans(db, [(sql, ("x",))]) == [("SCAN messages", sql)]
 
 
 def test_a_full_scan_inside_a_subquery_is_detected(db):
@@ -121,4 +134,14 @@ def test_a_full_scan_inside_a_subquery_is_detected(db):
         "SELECT r.id FROM (SELECT run_pk FROM messages WHERE content = 'x' ORDER BY id LIMIT 5) "
         "best JOIN runs r ON r.id = best.run_pk"
     )
-    assert full_scans(db, [sql]) == [("SCAN messages", sql)]
+    assert full_scans(db, [(sql, ())]) == [("SCAN messages", sql)]
+
+
+def test_a_full_text_index_probed_for_each_row_is_detected(db):
+    sql = (
+        "SELECT f.rowid FROM memories m JOIN memories_fts f ON f.rowid = m.id "
+        "WHERE m.user_id = ? AND memories_fts MATCH ?"
+    )
+    assert [step for step, _ in full_scans(db, [(sql, ("sarah", '"tea"'))])] == [
+        "SCAN f VIRTUAL TABLE INDEX 0:=M2"
+    ]

@@ -6,6 +6,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -219,3 +220,50 @@ def test_a_data_directory_another_process_creates_meanwhile_is_used(tmp_path, mo
     monkeypatch.setattr(Path, "exists", lambda p: p != home and exists(p))
     SqliteDb(home / "agentcli.db").close()
     assert (home / "agentcli.db").is_file()
+
+
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_threads_of_one_process_share_one_store(server, tmp_path, where):
+    """A server's workers: one agent per thread over one store, with the memory
+    manager and folds on each agent's own follow-up thread."""
+    from agentcli import Agent, OpenAIChat
+
+    server.default = scripted
+    db = SqliteDb(tmp_path / "a.db" if where == "file" else ":memory:")
+    users = ["alice", "bob", "carol", "dave"]
+    failures: list[BaseException] = []
+
+    def worker(user: str) -> None:
+        agent = Agent(
+            model=OpenAIChat("m", base_url=server.url, timeout=30),
+            db=db,
+            num_history_runs=2,
+            update_memory_on_run=True,
+            enable_session_summaries=True,
+            summary_batch_runs=2,
+        )
+        try:
+            for i in range(10):
+                assert agent.run(f"{user} r{i}", user_id=user, session_id="s").content == (
+                    f"echo: {user} r{i}"
+                )
+            agent.wait()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(user,)) for user in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failures == []
+    for user in users:
+        assert sorted(m.memory for m in db.list_memories(user)) == sorted(
+            f"Fact from {user} r{i}." for i in range(10)
+        )
+        session = db.require_session(user, "s")
+        assert db.count_completed_runs(session.pk) == 10
+        assert db.summary_state(session.pk).summary.startswith(f"- {user} r0\n")
+    assert db.execute("SELECT DISTINCT status FROM model_calls").fetchall() == [("completed",)]
+    assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    db.close()

@@ -202,10 +202,16 @@ class MemoryStore(Protocol):
 
 
 class Store(SessionStore, SummaryStore, MemoryStore, Protocol):
-    """Everything the services keep: one database."""
+    """Everything the services keep: one database.
+
+    One store may be used by several threads at once (a server's workers, the
+    agent's follow-up work): each thread works through its own connection.
+    """
 
     def reading(self) -> AbstractContextManager[object]:
-        """Several reads that see one moment of the database."""
+        """Several reads of the calling thread that see one moment of the database."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release every connection; the store cannot be used after."""
+        ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 
 TITLE_CHARS = 60
 MAX_QUERY_WORDS = 32
@@ -50,18 +51,24 @@ def title_from(text: str) -> str:
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-def rarest_first(matches: dict[str, list[int]], cap: int = MAX_MATCHED_ROWS) -> list[str]:
+def rarest_first(matches: Mapping[str, Sequence[int]], cap: int = MAX_MATCHED_ROWS) -> list[str]:
     """The words to rank by: rarest first, while their matches add up to at most ``cap``."""
+    return rarest_words({word: len(ids) for word, ids in matches.items()}, cap)
+
+
+def rarest_words(counts: Mapping[str, int], cap: int = MAX_MATCHED_ROWS) -> list[str]:
+    """:func:`rarest_first` from how many memories match each word (so a backend can
+    count first and read the ids of the chosen words only)."""
     chosen, rows = [], 0
-    for word in sorted(matches, key=lambda w: len(matches[w])):
-        rows += len(matches[word])
+    for word in sorted(counts, key=lambda w: counts[w]):
+        rows += counts[word]
         if rows > cap:
             break
         chosen.append(word)
     return chosen
 
 
-def score_matches(matches: dict[str, list[int]], total: int) -> list[tuple[int, float]]:
+def score_matches(matches: Mapping[str, Sequence[int]], total: int) -> list[tuple[int, float]]:
     """Rank ids by the words they match, best first, scored in (0, 1].
 
     ``matches`` maps each word to the ids of one user's memories that match it

@@ -1,4 +1,10 @@
-"""The only package that speaks SQL: schema, migrations and queries, returning records."""
+"""The only package that speaks SQL: the SQLite store, its schema, migrations and
+queries, returning the core's records.
+
+``db`` is the handle (connections, transactions, tracer, errors), ``store``
+the ``SqliteDb`` class, and ``sessions``, ``memories`` and ``summaries`` the
+queries, as functions of a connection.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +18,9 @@ from ...core.records import (
     SummaryState,
     Usage,
 )
-from .db import Database, utcnow
-from .memories import MemoryQueries
+from .db import Database, Tracer, fts_query, utcnow
 from .schema import MIGRATIONS, SCHEMA_VERSION
-from .sessions import SessionQueries, fts_query
-from .summaries import SummaryQueries
-
-
-class SqliteDb(SessionQueries, MemoryQueries, SummaryQueries, Database):
-    """The agentcli database: ``SqliteDb("chat.db")`` or ``SqliteDb(":memory:")``."""
-
+from .store import SqliteDb
 
 __all__ = [
     "MIGRATIONS",
@@ -35,6 +34,7 @@ __all__ = [
     "Session",
     "SqliteDb",
     "SummaryState",
+    "Tracer",
     "Usage",
     "fts_query",
     "utcnow",

@@ -1,24 +1,54 @@
-"""The database connection: opening, pragmas, migrations and transactions."""
+"""The database handle: opening, pragmas, migrations, one connection per thread,
+transactions, a tracer, and the line where driver errors become ``StoreError``.
+
+Each thread that uses a :class:`Database` gets its own connection, opened on
+first use with the same pragmas and closed when the thread ends (or by
+:meth:`Database.close`); migrations run once, when the handle is opened.
+``":memory:"`` is a private in-memory database shared by the threads of one
+handle: SQLite's ``memdb`` VFS under a unique name, which locks like a file
+(busy waits included) and lives while the handle is open.
+
+Every way in (:meth:`~Database.reading`, :meth:`~Database.transaction`,
+:meth:`~Database.connected`) converts ``sqlite3.Error`` into
+:class:`~agentcli.core.errors.StoreError` naming the file and the cause, so no
+caller ever sees a driver exception.
+"""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+import uuid
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ...core.errors import SchemaTooNewError, StoreError
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_S = 30.0
 
+Params = Sequence[Any] | Mapping[str, Any]
+# Receives every statement with its parameters, before it runs.
+Tracer = Callable[[str, Params], None]
+
 
 def utcnow() -> str:
     """The current time as ISO 8601 UTC with milliseconds, e.g. 2026-11-21T20:42:00.123Z."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def fts_query(text: str, *, any_word: bool = True) -> str:
+    """Turn free text into an FTS5 query of quoted words (never FTS5 syntax from input).
+
+    With ``any_word`` a row matching any word matches; otherwise it must match all.
+    """
+    words = "".join(c if c.isalnum() else " " for c in text).split()
+    return (" OR " if any_word else " ").join(f'"{w}"' for w in words) or '""'
 
 
 def _describe(exc: sqlite3.Error) -> str:
@@ -51,37 +81,88 @@ def _too_new(path: str, found: int) -> SchemaTooNewError:
     )
 
 
-class Database:
-    """One SQLite connection, shared by the threads of a process under a lock.
+class _Connection(sqlite3.Connection):
+    """A connection that shows each statement to the handle's tracers before running it."""
 
-    ``path`` may be ``":memory:"`` for a private in-memory database.
+    tracers: list[Tracer]
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        for tracer in tuple(self.tracers):
+            tracer(sql, parameters)
+        return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        if self.tracers:
+            parameters = list(parameters)
+            for tracer in tuple(self.tracers):
+                for one in parameters:
+                    tracer(sql, one)
+        return super().executemany(sql, parameters)
+
+
+class Rows:
+    """The rows of one statement, read whole: ``fetchone``, ``fetchall``, iteration."""
+
+    def __init__(self, rows: list[Any], rowcount: int, lastrowid: int | None):
+        self._rows = rows
+        self._next = 0
+        self.rowcount = rowcount
+        self.lastrowid = lastrowid
+
+    def fetchone(self) -> Any:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchall(self) -> list[Any]:
+        rest, self._next = self._rows[self._next :], len(self._rows)
+        return rest
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
+class Database:
+    """An SQLite database: ``Database("chat.db")`` or ``Database(":memory:")``.
+
+    ``tracer``, if given, is called with every statement and its parameters
+    (as is each function added with :meth:`tracer`); ``timeout`` is how long
+    a statement waits for another connection's lock, in seconds.
     """
 
-    def __init__(self, path: str | os.PathLike[str]):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        tracer: Tracer | None = None,
+        timeout: float = BUSY_TIMEOUT_S,
+    ):
         self.path = str(path)
-        self._lock = threading.RLock()
-        self._depth = 0
-        self.conn = self._open()
+        self._timeout = timeout
+        self._tracers: list[Tracer] = [tracer] if tracer else []
+        self._memory = self.path == ":memory:"
+        # A unique name: another handle's in-memory database is another database.
+        self._target = f"file:/agentcli-{uuid.uuid4().hex}?vfs=memdb" if self._memory else self.path
+        self._local = threading.local()
+        self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._closed = False
+        # The first connection stays open with the handle (an in-memory
+        # database lives while one of its connections does).
+        self._first = self._open()
+        self._local.conn, self._local.depth = self._first, 0
 
     # -- opening ---------------------------------------------------------
-    def _open(self) -> sqlite3.Connection:
-        memory = self.path == ":memory:"
-        if not memory:
+    def _open(self) -> _Connection:
+        """The first connection: checks the file, sets WAL, migrates."""
+        if not self._memory:
             self._prepare_file(Path(self.path))
             # Read the header before SQLite opens the file: opening a WAL
             # database creates -wal/-shm files and may checkpoint into it.
             found = _header_version(Path(self.path))
             if found is not None and found > SCHEMA_VERSION:
                 raise _too_new(self.path, found)
-        try:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_S,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open database {self.path}: {_describe(exc)}") from None
+        conn = self._connect(configure=False)
         try:
             # One statement, so both values come from the same snapshot.
             found, tables = conn.execute(
@@ -95,24 +176,51 @@ class Database:
                     f"database {self.path} is not an agentcli database (it holds other "
                     "tables); the file was not changed"
                 )
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            if not memory:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
+            self._configure(conn)
+            if not self._memory:
+                conn.execute("PRAGMA journal_mode = WAL")  # kept by the file from now on
             if found < SCHEMA_VERSION:
                 self._migrate(conn)
         except StoreError:
             conn.close()
             raise
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             conn.close()
             raise StoreError(
                 f"cannot use database {self.path}: {_describe(exc)} (the file was left as it is)"
-            ) from None
-        if not memory:
+            ) from exc
+        if not self._memory:
             self._restrict_sidecars(Path(self.path))
         return conn
+
+    def _connect(self, *, configure: bool = True) -> _Connection:
+        try:
+            conn = sqlite3.connect(
+                self._target,
+                timeout=self._timeout,
+                isolation_level=None,
+                check_same_thread=False,  # so that close() can close every thread's
+                uri=self._memory,
+                factory=_Connection,
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {self.path}: {_describe(exc)}") from exc
+        conn.tracers = self._tracers
+        if configure:
+            try:
+                self._configure(conn)
+            except sqlite3.Error as exc:
+                conn.close()
+                raise StoreError(f"cannot open database {self.path}: {_describe(exc)}") from exc
+        self._all.add(conn)
+        return conn
+
+    def _configure(self, conn: sqlite3.Connection) -> None:
+        """The pragmas every connection gets."""
+        conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not self._memory:
+            conn.execute("PRAGMA synchronous = NORMAL")
 
     @staticmethod
     def _prepare_file(path: Path) -> None:
@@ -162,70 +270,123 @@ class Database:
                 conn.execute(f"PRAGMA user_version = {version}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
 
     # -- use ---------------------------------------------------------------
+    def _error(self, exc: sqlite3.Error) -> StoreError:
+        name = "(in memory)" if self._memory else self.path
+        return StoreError(f"database {name}: {_describe(exc)}")
+
+    def _connection(self) -> _Connection:
+        """This thread's connection, opened on its first use."""
+        if self._closed:
+            raise StoreError(f"database {self.path} is closed")
+        conn: _Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn, self._local.depth = conn, 0
+        return conn
+
+    @contextmanager
+    def connected(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, as is (each statement commits on its own unless
+        inside :meth:`reading` or :meth:`transaction`); driver errors become ``StoreError``."""
+        try:
+            yield self._connection()
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (``BEGIN IMMEDIATE``); nested calls join the outer one."""
-        with self._lock:
-            if self._depth:
-                self._depth += 1
+        """A write transaction (``BEGIN IMMEDIATE``) of this thread; nested calls join
+        the outer one. Committed at the end, rolled back on any exception."""
+        with self.connected() as conn:
+            local = self._local
+            if local.depth:
+                local.depth += 1
                 try:
-                    yield self.conn
+                    yield conn
                 finally:
-                    self._depth -= 1
+                    local.depth -= 1
                 return
+            conn.execute("BEGIN IMMEDIATE")
+            local.depth = 1
             try:
-                self.conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"database {self.path}: {_describe(exc)}") from None
-            self._depth = 1
-            try:
-                yield self.conn
+                yield conn
             except BaseException:
-                self._depth = 0
-                self.conn.execute("ROLLBACK")
+                local.depth = 0
+                _rollback(conn)
                 raise
-            self._depth = 0
+            local.depth = 0
             try:
-                self.conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self.conn.execute("ROLLBACK")
-                raise StoreError(f"database {self.path}: {_describe(exc)}") from None
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                _rollback(conn)
+                raise
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
-        """A consistent read of several statements (a deferred transaction)."""
-        with self._lock:
-            if self._depth:
-                yield self.conn
+        """Several reads of this thread that see one moment (a deferred transaction)."""
+        with self.connected() as conn:
+            local = self._local
+            if local.depth:
+                yield conn
                 return
-            self.conn.execute("BEGIN")
-            self._depth = 1
+            conn.execute("BEGIN")
+            local.depth = 1
             try:
-                yield self.conn
-            finally:
-                self._depth = 0
-                self.conn.execute("COMMIT")
+                yield conn
+            except BaseException:
+                local.depth = 0
+                _rollback(conn)
+                raise
+            local.depth = 0
+            conn.execute("COMMIT")
 
-    def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
-        with self._lock:
-            return self.conn.execute(sql, params)
+    @contextmanager
+    def tracer(self, tracer: Tracer) -> Iterator[None]:
+        """Call ``tracer(sql, params)`` for every statement, in any thread, within the block."""
+        self._tracers.append(tracer)
+        try:
+            yield
+        finally:
+            self._tracers.remove(tracer)
+
+    def execute(self, sql: str, params: Params = ()) -> Rows:
+        """Run one statement on this thread's connection and read its rows whole."""
+        with self.connected() as conn:
+            cursor = conn.execute(sql, params)
+            return Rows(cursor.fetchall(), cursor.rowcount, cursor.lastrowid)
 
     def schema_version(self) -> int:
-        return self.execute("PRAGMA user_version").fetchone()[0]
+        version: int = self.execute("PRAGMA user_version").fetchone()[0]
+        return version
 
     def close(self) -> None:
-        with self._lock:
-            self.conn.close()
+        """Close every thread's connection; the handle cannot be used after."""
+        self._closed = True
+        for conn in list(self._all):
+            conn.close()
 
     def __enter__(self) -> Database:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back what is left of a failed transaction, never hiding why it failed.
+
+    SQLite may already have rolled it back itself (a full disk, an I/O error),
+    and a failing ROLLBACK says nothing the first error did not.
+    """
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
 
 def _split_sql(script: str) -> list[str]:

@@ -168,6 +168,32 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX memory_events_by_user ON memory_events (user_id, id);
         """,
     ),
+    (
+        # How many memories each user has, kept by triggers: ranking memories
+        # by relevance weighs words against this number, and reading it must
+        # not cost more for a user with more memories (a count walks them all).
+        "memory_counts",
+        """
+        CREATE TABLE memory_counts (
+            user_id TEXT PRIMARY KEY,
+            memories INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO memory_counts (user_id, memories)
+            SELECT user_id, count(*) FROM memories GROUP BY user_id;
+        CREATE TRIGGER memory_counts_insert AFTER INSERT ON memories BEGIN
+            INSERT INTO memory_counts (user_id, memories) VALUES (new.user_id, 1)
+                ON CONFLICT (user_id) DO UPDATE SET memories = memories + 1;
+        END;
+        CREATE TRIGGER memory_counts_delete AFTER DELETE ON memories BEGIN
+            UPDATE memory_counts SET memories = memories - 1 WHERE user_id = old.user_id;
+        END;
+        CREATE TRIGGER memory_counts_update AFTER UPDATE OF user_id ON memories BEGIN
+            UPDATE memory_counts SET memories = memories - 1 WHERE user_id = old.user_id;
+            INSERT INTO memory_counts (user_id, memories) VALUES (new.user_id, 1)
+                ON CONFLICT (user_id) DO UPDATE SET memories = memories + 1;
+        END;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
