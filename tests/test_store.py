@@ -345,6 +345,16 @@ def test_threads_write_and_read_at_once(tmp_path, where):
     assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_a_threads_connection_is_closed_when_the_thread_ends(tmp_path):
+    db = SqliteDb(tmp_path / "a.db")
+    in_thread(lambda: db.add_memory("u", "First.", actor="agent"))  # the -wal file exists
+    before = len(os.listdir("/proc/self/fd"))
+    for i in range(30):  # like the agent's follow-up work: a new thread for each run
+        in_thread(lambda i=i: db.add_memory("u", f"Fact {i}.", actor="agent"))
+    assert (db.count_memories("u"), len(os.listdir("/proc/self/fd"))) == (31, before)
+
+
 def test_two_in_memory_stores_are_two_databases():
     a, b = SqliteDb(":memory:"), SqliteDb(":memory:")
     a.add_memory("u", "Only in a.", actor="user")

@@ -100,6 +100,29 @@ class _Connection(sqlite3.Connection):
         return super().executemany(sql, parameters)
 
 
+class _Slot:
+    """One thread's connection and how deep in a transaction it is.
+
+    Held by the thread alone (thread-local storage): when the thread ends, the
+    slot goes and closes its connection, so short-lived threads (the agent's
+    follow-up work) leave no connection behind.
+    """
+
+    __slots__ = ("conn", "depth", "keep")
+
+    def __init__(self, conn: _Connection, *, keep: bool = False):
+        self.conn = conn
+        self.depth = 0
+        self.keep = keep  # the handle's first connection: closed by close() only
+
+    def __del__(self) -> None:
+        if not self.keep:
+            try:
+                self.conn.close()
+            except Exception:  # noqa: BLE001 - a thread's exit or the interpreter's end
+                pass
+
+
 class Rows:
     """The rows of one statement, read whole: ``fetchone``, ``fetchall``, iteration."""
 
@@ -150,7 +173,7 @@ class Database:
         # The first connection stays open with the handle (an in-memory
         # database lives while one of its connections does).
         self._first = self._open()
-        self._local.conn, self._local.depth = self._first, 0
+        self._local.slot = _Slot(self._first, keep=True)
 
     # -- opening ---------------------------------------------------------
     def _open(self) -> _Connection:
@@ -216,8 +239,7 @@ class Database:
         return conn
 
     def _configure(self, conn: sqlite3.Connection) -> None:
-        """The pragmas every connection gets."""
-        conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+        """The pragmas every connection gets (its busy timeout is set by connect())."""
         conn.execute("PRAGMA foreign_keys = ON")
         if not self._memory:
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -278,31 +300,33 @@ class Database:
         name = "(in memory)" if self._memory else self.path
         return StoreError(f"database {name}: {_describe(exc)}")
 
-    def _connection(self) -> _Connection:
-        """This thread's connection, opened on its first use."""
+    @contextmanager
+    def _slot(self) -> Iterator[_Slot]:
+        """This thread's slot (its connection opened on first use); driver errors
+        raised within become ``StoreError``. Every way in goes through here."""
         if self._closed:
             raise StoreError(f"database {self.path} is closed")
-        conn: _Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn, self._local.depth = conn, 0
-        return conn
+        try:
+            slot: _Slot | None = getattr(self._local, "slot", None)
+            if slot is None:
+                slot = self._local.slot = _Slot(self._connect())
+            yield slot
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
 
     @contextmanager
     def connected(self) -> Iterator[sqlite3.Connection]:
         """This thread's connection, as is (each statement commits on its own unless
         inside :meth:`reading` or :meth:`transaction`); driver errors become ``StoreError``."""
-        try:
-            yield self._connection()
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
+        with self._slot() as slot:
+            yield slot.conn
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (``BEGIN IMMEDIATE``) of this thread; nested calls join
         the outer one. Committed at the end, rolled back on any exception."""
-        with self.connected() as conn:
-            local = self._local
+        with self._slot() as local:
+            conn = local.conn
             if local.depth:
                 local.depth += 1
                 try:
@@ -328,8 +352,8 @@ class Database:
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
         """Several reads of this thread that see one moment (a deferred transaction)."""
-        with self.connected() as conn:
-            local = self._local
+        with self._slot() as local:
+            conn = local.conn
             if local.depth:
                 yield conn
                 return
