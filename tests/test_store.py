@@ -1,6 +1,8 @@
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -85,6 +87,20 @@ def test_newer_schema_is_refused_and_left_untouched(tmp_path):
         SqliteDb(path)
     assert path.read_bytes() == before
     assert not os.path.exists(str(path) + "-wal")
+
+
+def test_opening_a_second_store_leaves_the_first_ones_locks(tmp_path):
+    path = tmp_path / "a.db"
+    first = SqliteDb(path)
+    first.add_memory("u", "Likes tea.", actor="user")
+    SqliteDb(path).close()
+    # Another process reads and closes. Were this process's locks gone (a
+    # plain open() and close() of the file drops them), it would think itself
+    # the last one and checkpoint and delete the WAL under the first store.
+    use = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA user_version')"
+    subprocess.run([sys.executable, "-c", use + "; c.close()", str(path)], check=True)
+    assert os.path.exists(str(path) + "-wal")
+    assert first.count_memories("u") == 1
 
 
 def test_corrupt_file_is_refused_and_kept(tmp_path):

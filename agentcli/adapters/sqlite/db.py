@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ...core.errors import SchemaTooNewError, StoreError
 from .schema import MIGRATIONS, SCHEMA_VERSION
@@ -55,22 +56,23 @@ def _describe(exc: sqlite3.Error) -> str:
     return str(exc) or type(exc).__name__
 
 
-# The SQLite file header: a magic string, and the user_version (our schema
-# version) as a big-endian integer at byte 60.
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_USER_VERSION_AT = 60
-
-
 def _header_version(path: Path) -> int | None:
-    """The schema version in the file's header, or None when it has no SQLite header."""
+    """The schema version in the file's header, or None when it is not an SQLite file.
+
+    Read through SQLite as an immutable file: no locks, no -wal/-shm files, and
+    no plain open() whose close() would drop the locks (POSIX) that other
+    connections of this process hold on the file.
+    """
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(100)
-    except OSError:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+            return version
+        finally:
+            conn.close()
+    except sqlite3.Error:
         return None
-    if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
-        return None
-    return int.from_bytes(head[_USER_VERSION_AT : _USER_VERSION_AT + 4], "big", signed=True)
 
 
 def _too_new(path: str, found: int) -> SchemaTooNewError:
@@ -180,7 +182,7 @@ class Database:
         """The first connection: checks the file, sets WAL, migrates."""
         if not self._memory:
             self._prepare_file(Path(self.path))
-            # Read the header before SQLite opens the file: opening a WAL
+            # Read the header before opening the file for use: opening a WAL
             # database creates -wal/-shm files and may checkpoint into it.
             found = _header_version(Path(self.path))
             if found is not None and found > SCHEMA_VERSION:
