@@ -89,8 +89,9 @@ class _Connection(sqlite3.Connection):
     tracers: list[Tracer]
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
-        for tracer in tuple(self.tracers):
-            tracer(sql, parameters)
+        if self.tracers:
+            for tracer in tuple(self.tracers):
+                tracer(sql, parameters)
         return super().execute(sql, parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
