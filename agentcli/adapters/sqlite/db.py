@@ -393,8 +393,14 @@ class Database:
     def close(self) -> None:
         """Close every thread's connection; the handle cannot be used after."""
         self._closed = True
+        failed: sqlite3.Error | None = None
         for conn in list(self._all):
-            conn.close()
+            try:
+                conn.close()
+            except sqlite3.Error as exc:  # close the others all the same
+                failed = failed or exc
+        if failed is not None:
+            raise self._error(failed) from failed
 
     def __enter__(self) -> Database:
         return self
