@@ -40,7 +40,7 @@ from ..core.protocols import ChatModel, Store
 from ..core.records import Memory, Run, Session, Usage
 from ..core.results import ModelResponse, RunContext, RunResult, SessionSummary
 from ..core.tools import Toolbox
-from .liveness import current_owner, owner_alive
+from .liveness import current_owner, sweep_interrupted
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -136,7 +136,9 @@ class Agent:
         if not user_id or not session_id:
             raise UsageError("user_id and session_id must not be empty")
         self.model.check_configured()
-        self._sweep_interrupted()
+        # On every run, not once per process: a long-lived process (the REPL)
+        # must notice a run another process left behind.
+        sweep_interrupted(self.db)
         session, run = self.db.begin_run(
             user_id, session_id, message, self.model.id, current_owner()
         )
@@ -223,7 +225,8 @@ class Agent:
         """Fold every completed run of a session into its summary now (``/summary``)."""
         from .summary import Summarizer
 
-        self._sweep_interrupted()  # a dead process's "running" run would stop the fold
+        self.model.check_configured()
+        sweep_interrupted(self.db)  # a dead process's "running" run would stop the fold
         summarizer = self.summarizer or Summarizer(
             self.db, model=self.model, batch_runs=1, history_runs=0
         )
@@ -307,12 +310,6 @@ class Agent:
             )
         except Exception as exc:  # the original failure matters more
             log.warning("could not record the end of run %s: %s", run.run_id, exc)
-
-    def _sweep_interrupted(self) -> None:
-        # On every run, not once per process: a long-lived process (the REPL)
-        # must notice a run another process left behind, or its folds would
-        # stop at that run for good. One indexed query for the running runs.
-        self.db.mark_interrupted(owner_alive)
 
     # -- follow-up work ---------------------------------------------------------
     def _after_run(self, follow: RunContext) -> None:

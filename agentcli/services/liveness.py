@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import socket
 from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..core.protocols import SessionStore
 
 
 def _start_ticks(pid: int) -> str:
@@ -46,3 +50,14 @@ def owner_alive(owner: str) -> bool:
     except PermissionError:
         pass
     return not start or start == _start_ticks(pid)
+
+
+def sweep_interrupted(store: SessionStore) -> int:
+    """Mark the runs left "running" by processes that are gone as interrupted.
+
+    Called before anything that reads a session's runs as settled (a run, a
+    fold, showing a session): a dead process's run would otherwise look alive
+    for good and stop summaries at it. One indexed query for the running runs.
+    Returns how many runs were marked.
+    """
+    return store.mark_interrupted(owner_alive)

@@ -1,0 +1,27 @@
+"""Sessions as the front ends ask for them: new ids, and one session with its messages."""
+
+from __future__ import annotations
+
+import uuid
+
+from ..core.protocols import SessionStore
+from ..core.records import Message, Session
+from .liveness import sweep_interrupted
+
+
+def new_session_id() -> str:
+    """A fresh session id: 12 hex digits."""
+    return uuid.uuid4().hex[:12]
+
+
+def session_with_messages(
+    store: SessionStore, user_id: str, session_id: str, *, last_runs: int | None = None
+) -> tuple[Session, list[Message]]:
+    """A user's session and its messages (the last ``last_runs`` runs, else all).
+
+    Runs left behind by a process that is gone show as interrupted, not as
+    still running. ``NotFoundError`` when the user has no such session.
+    """
+    sweep_interrupted(store)
+    found = store.require_session(user_id, session_id)
+    return found, store.session_messages(found.pk, last_runs=last_runs)
