@@ -1,91 +1,35 @@
-"""The ``agentcli`` command: parse, call the core, render, map errors to exit statuses."""
+"""The ``agentcli`` command: parse, call the services, render, map errors to exit statuses.
+
+:func:`main` is the one entry point and the one error boundary: every
+expected failure becomes one line ``agentcli: error: ...`` on stderr and its
+exit status, here and nowhere else.
+"""
 
 # No ``from __future__ import annotations`` here: Typer would then evaluate the
 # root options' annotations from strings at every start (about 5 ms).
 import os
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from typer.core import TyperGroup
 
 from . import __version__
-from .commands import LazyCommands
+from .appstate import AppState
+from .commands import RootGroup
 from .core.errors import AgentCliError, ExitStatus
 
+if TYPE_CHECKING:
+    from .render import Env
+
 # Start-up cost matters (scripts call agentcli in loops): this module imports
-# typer and light standard modules only; each command's module is imported
-# when that command runs (see commands/__init__.py), heavy packages (openai,
+# typer and light modules only; each command's module is imported when that
+# command runs (see commands/__init__.py), heavy packages (openai,
 # prompt_toolkit, Rich) inside the functions that use them. ``--help`` loads
 # neither sqlite3 nor the config and render modules.
 
-
-def _inert(text: str) -> str:
-    from .render import safe_text
-
-    return safe_text(text)
-
-
-class CliError(typer.TyperException):
-    """An :class:`AgentCliError` on its way out: one line on stderr, its exit status."""
-
-    def __init__(self, error: AgentCliError):
-        super().__init__(str(error))
-        self.exit_code = int(error.exit_status)
-
-    def show(self, file: Any = None) -> None:
-        # Messages can carry text from a server or the database: made inert.
-        typer.echo(f"agentcli: error: {_inert(self.message)}", file=file or sys.stderr)
-
-
-def _debug(ctx: typer.Context) -> bool:
-    obj = ctx.find_root().obj
-    return bool(os.environ.get("AGENTCLI_DEBUG")) or bool(getattr(obj, "traceback", False))
-
-
-class AgentGroup(TyperGroup):
-    """The root group: commands loaded on use; expected failures as one-line errors."""
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.commands = LazyCommands(dict(self.commands))
-
-    def list_commands(self, ctx: typer.Context) -> list[str]:
-        return list(self.commands)
-
-    def format_commands(self, ctx: typer.Context, formatter: Any) -> None:
-        """The command list from the table in commands/__init__.py: nothing imported."""
-        rows = [(name, self.commands.help(name)) for name in self.commands]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
-        # Standalone mode (``app()``, typer's CliRunner) reports errors the way
-        # ``main()`` below does: one line and the error's exit status.
-        try:
-            return super().main(*args, standalone_mode=standalone_mode, **kwargs)
-        except CliError as exc:
-            if not standalone_mode:
-                raise
-            exc.show()
-            sys.exit(exc.exit_code)
-
-    def invoke(self, ctx: typer.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except AgentCliError as exc:
-            if _debug(ctx):
-                raise
-            raise CliError(exc) from None
-        finally:
-            close = getattr(ctx.obj, "close", None)
-            if close is not None:
-                close()
-
-
 app = typer.Typer(
     name="agentcli",
-    cls=AgentGroup,
+    cls=RootGroup,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
@@ -124,35 +68,80 @@ def root(
     st.traceback = traceback
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+def main(argv: list[str] | None = None, env: "Env | None" = None) -> int:
+    """Run ``agentcli`` with ``argv`` (default: the process's arguments); return its exit status.
+
+    ``env`` holds the streams and terminal facts the commands use (tests pass
+    their own). Expected failures are one line on stderr; ``--traceback`` (in
+    ``argv``) or ``AGENTCLI_DEBUG`` adds the traceback, never changing the status.
+    """
+    state = AppState(env)
     try:
-        code = app(args=argv, prog_name="agentcli", standalone_mode=False)
-    except typer.Exit as exc:
-        code = exc.exit_code
-    except typer.TyperException as exc:
-        exc.show()
-        code = exc.exit_code
-    except (typer.Abort, KeyboardInterrupt):
-        sys.stderr.write("\n")
-        code = ExitStatus.INTERRUPTED
-    except AgentCliError as exc:  # raised outside a command (e.g. under --traceback)
-        if os.environ.get("AGENTCLI_DEBUG") or "--traceback" in sys.argv:
-            raise
-        CliError(exc).show()
-        code = exc.exit_status
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head`); nothing more to say.
+        status = typer.main.get_command(app).main(
+            args=sys.argv[1:] if argv is None else list(argv),
+            prog_name="agentcli",
+            standalone_mode=False,
+            obj=state,
+        )
+    except BaseException as exc:  # noqa: BLE001 - this is the boundary
+        return _failed(exc, state)
+    finally:
+        state.close()
+    # A command's return value, or the status of a typer.Exit it raised.
+    return status if isinstance(status, int) else ExitStatus.OK
+
+
+def run() -> None:
+    """The console script."""
+    sys.exit(main())
+
+
+def _failed(exc: BaseException, state: AppState) -> int:
+    """Report ``exc`` on stderr (one line, or the parser's usage message); its exit status."""
+    stderr = state.env.stderr
+    if isinstance(exc, typer.TyperException):  # Click's usage errors: usage, then the error
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show(file=stderr)
+        else:
+            stderr.write(f"agentcli: error: {_inert(exc.message)}\n")
+        return int(getattr(exc, "exit_code", ExitStatus.USAGE))
+    if isinstance(exc, typer.Abort | KeyboardInterrupt):
+        stderr.write("\n")
+        return ExitStatus.INTERRUPTED
+    if _broken_pipe(exc):
+        # The reader went away (e.g. `| head`): nothing more to say, nowhere to say it.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        code = ExitStatus.ERROR
-    except Exception as exc:
-        if os.environ.get("AGENTCLI_DEBUG") or "--traceback" in sys.argv:
-            raise
-        first = _inert(str(exc).splitlines()[0]) if str(exc) else ""
-        sys.stderr.write(
-            f"agentcli: error: unexpected {type(exc).__name__}: {first} "
-            "(run again with --traceback for details)\n"
+        return ExitStatus.ERROR
+    if isinstance(exc, SystemExit):
+        return exc.code if isinstance(exc.code, int) else ExitStatus.ERROR
+    if os.environ.get("AGENTCLI_DEBUG") or state.traceback:
+        import traceback
+
+        traceback.print_exception(exc, file=stderr)
+    if isinstance(exc, AgentCliError):
+        message, status = str(exc), exc.exit_status
+    else:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        message = (
+            f"unexpected {type(exc).__name__}: {first} (run again with --traceback for details)"
         )
-        code = ExitStatus.ERROR
-    sys.exit(int(code) if isinstance(code, int) else 0)
+        status = ExitStatus.ERROR
+    # Messages can carry text from a server or the database: made inert.
+    stderr.write(f"agentcli: error: {_inert(message)}\n")
+    stderr.flush()
+    return int(status)
+
+
+def _broken_pipe(exc: BaseException) -> bool:
+    # Click turns a broken pipe into SystemExit(1) raised while handling it.
+    return isinstance(exc, BrokenPipeError) or (
+        isinstance(exc, SystemExit) and isinstance(exc.__context__, BrokenPipeError)
+    )
+
+
+def _inert(text: str) -> str:
+    from .render import safe_text
+
+    return safe_text(text)

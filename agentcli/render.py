@@ -10,7 +10,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any, NamedTuple
@@ -147,7 +147,7 @@ class Env:
             self.stdout.write(text if text.endswith("\n") else text + "\n")
             self.stdout.flush()
 
-    def table(self, headers: list[str], rows: list[list[str | Marked]]) -> None:
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str | Marked]]) -> None:
         """A table: Rich in a terminal, else columns aligned with two spaces."""
         if self.stdout_isatty:
             from rich import box
@@ -188,7 +188,7 @@ def _rich_text(text: str | Marked, style: str | None) -> Any:
     return Text(safe_text(text), style=style or "")
 
 
-def plain_table(headers: list[str], rows: list[list[str | Marked]]) -> str:
+def plain_table(headers: Sequence[str], rows: Sequence[Sequence[str | Marked]]) -> str:
     """Columns aligned with two spaces; the last column is not padded. Control
     characters are made visible: a table is for reading (``--json`` is the data)."""
     cells = [[safe_text(c.plain if isinstance(c, Marked) else c) for c in row] for row in rows]
@@ -338,7 +338,7 @@ def markdown(text: str) -> Any:
     return Markdown(safe_text(text), hyperlinks=False)
 
 
-def print_table(env: Env, columns: list[str], rows: list[list[str]]) -> None:
+def print_table(env: Env, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """A table of stored text; piped, each row one line (white space folded, controls visible)."""
     if not env.stdout_isatty:
         rows = [[safe_text(" ".join(cell.split())) for cell in row] for row in rows]

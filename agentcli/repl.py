@@ -1,7 +1,9 @@
 """The interactive REPL (prompt-toolkit): input, slash commands, streaming replies.
 
-I/O only: runs go through :class:`agentcli.agent.Agent`, data through the store,
-drawing through ``render``/``views``, commands through ``slash``.
+I/O only: runs go through :class:`agentcli.services.agent.Agent`, data through
+the store, drawing through ``render``/``views``, commands through ``slash``,
+what the agent reports after a run through ``notices``. It receives what it
+uses (environment, store, agent, settings); it knows nothing of the CLI.
 """
 
 from __future__ import annotations
@@ -15,31 +17,32 @@ from . import slash, views
 from .config import data_dir, ensure_private_dir, history_path
 from .core.errors import AgentCliError, RunCancelled
 from .core.records import Session
+from .notices import Notices
 from .render import ReplyStream, safe_text
 
 if TYPE_CHECKING:
-    from .commands.common import AppState
     from .config import Settings
+    from .core.protocols import Store
+    from .render import Env
     from .services.agent import Agent
 
 PROMPT = "› "
 CONTINUATION = "… "
 # Runs shown when entering a session that already has some.
 RECAP_RUNS = 3
-# Recent results watched for memory notices arriving after the reply.
-NOTICE_RESULTS = 5
 
 
 class Repl:
     """One interactive chat: who, which session, and the loop around the prompt.
 
     ``input``/``output`` are prompt-toolkit's (tests pass a pipe input and a
-    dummy output); everything else is written through ``st.env``.
+    dummy output); everything else is written through ``env``.
     """
 
     def __init__(
         self,
-        st: AppState,
+        env: Env,
+        db: Store,
         agent: Agent,
         settings: Settings,
         *,
@@ -48,8 +51,8 @@ class Repl:
         input: Any = None,
         output: Any = None,
     ):
-        self.env = st.env
-        self.db = st.db()
+        self.env = env
+        self.db = db
         self.agent = agent
         self.settings = settings
         self.user_id = user_id
@@ -57,10 +60,9 @@ class Repl:
         self.done = False
         self._input = input
         self._output = output
-        self._prompting = False
-        # Results whose memory notices may still grow (the automatic memory
-        # manager adds to them in the background), with how many were shown.
-        self._notices: list[tuple[list[str], int]] = []
+        # Memory notices and warnings of runs and of the work that follows
+        # them (on a worker thread), shown between prompts.
+        self.notices = Notices(env)
 
     # -- state used by slash commands ------------------------------------------
     def current(self) -> Session | None:
@@ -114,6 +116,7 @@ class Repl:
                     user_id=self.user_id,
                     session_id=self.session_id,
                     on_text=shown.feed,
+                    on_event=self.notices.put,
                     background=True,
                 )
                 if not shown.parts and result.content:
@@ -121,27 +124,16 @@ class Repl:
         except (RunCancelled, KeyboardInterrupt):
             self.env.info("cancelled")
             return
-        self._notices.append((result.memory_changes, 0))
-        self.show_notices()
-
-    def show_notices(self) -> None:
-        """Dim one-liners for memory changes not shown yet, including background ones."""
-        kept = []
-        for changes, shown in self._notices[-NOTICE_RESULTS:]:
-            for change in changes[shown:]:
-                self.env.info(change)
-            kept.append((changes, len(changes)))
-        self._notices = kept
+        self.notices.show()
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> None:
         prompt = self._prompt_session()
-        self.agent.on_warning = self._warning
         self.header()
         self.recap()
         try:
             while not self.done:
-                self.show_notices()
+                self.notices.show()
                 try:
                     line = self._read(prompt)
                 except KeyboardInterrupt:
@@ -151,7 +143,7 @@ class Repl:
                 self.handle(line)
         finally:
             self.agent.wait()
-            self.show_notices()
+            self.notices.show()
 
     def _read(self, prompt: Any) -> str:
         if self._input is not None:
@@ -159,19 +151,8 @@ class Repl:
         from prompt_toolkit.patch_stdout import patch_stdout
 
         # Warnings from follow-up work print above the prompt instead of through it.
-        with patch_stdout(raw=True):
-            self._prompting = True
-            try:
-                return prompt.prompt(PROMPT)
-            finally:
-                self._prompting = False
-
-    def _warning(self, text: str) -> None:
-        if self._prompting:
-            sys.stderr.write(f"agentcli: warning: {safe_text(text)}\n")
-            sys.stderr.flush()
-        else:
-            self.env.warning(text)
+        with patch_stdout(raw=True), self.notices.warnings_to(_above_prompt):
+            return prompt.prompt(PROMPT)
 
     def _prompt_session(self) -> Any:
         from prompt_toolkit import PromptSession
@@ -218,8 +199,8 @@ def private_file(path: Path) -> Path:
     return path
 
 
-def run_repl(
-    st: AppState, agent: Agent, settings: Settings, *, user_id: str, session_id: str
-) -> None:
-    """Chat interactively until Ctrl-D or ``/exit``."""
-    Repl(st, agent, settings, user_id=user_id, session_id=session_id).run()
+def _above_prompt(text: str) -> None:
+    # While prompting, sys.stderr is prompt-toolkit's proxy, which prints
+    # above the prompt and redraws it (from any thread).
+    sys.stderr.write(f"agentcli: warning: {safe_text(text)}\n")
+    sys.stderr.flush()

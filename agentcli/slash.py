@@ -8,24 +8,48 @@ few lines and never touches the loop::
     def remember(repl: Repl, arg: str) -> None:
         repl.env.info(...)
 
-``repl`` is the :class:`agentcli.repl.Repl`: ``env``, ``db``, ``agent``,
-``settings``, ``user_id``, ``session_id``, ``current()``, ``switch(id)``,
-``done``. Raise an :class:`AgentCliError` (e.g. ``UsageError``) to report a
-problem; the REPL prints it and carries on.
+``repl`` is what the REPL offers its commands (:class:`Repl`, which
+:class:`agentcli.repl.Repl` provides): ``env``, ``db``, ``agent``,
+``user_id``, ``session_id``, ``done``, ``current()``, ``switch(id)``,
+``recap()``. Raise an :class:`AgentCliError` (e.g. ``UsageError``) to report
+a problem; the REPL prints it and carries on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from . import views
 from .core.errors import UsageError
-from .core.records import Usage
+from .core.records import Session, Usage
 
 if TYPE_CHECKING:
-    from .repl import Repl
+    from .core.protocols import Store
+    from .render import Env
+    from .services.agent import Agent
+
+
+class Repl(Protocol):
+    """What a slash command may use of the REPL that runs it."""
+
+    env: Env
+    db: Store
+    agent: Agent
+    user_id: str
+    session_id: str
+    done: bool
+
+    def current(self) -> Session | None:
+        """The current session, if it has been stored yet."""
+
+    def switch(self, session_id: str) -> None:
+        """Make ``session_id`` the current session."""
+
+    def recap(self) -> None:
+        """Show the last few exchanges of the current session."""
+
 
 Handler = Callable[["Repl", str], None]
 Completer = Callable[["Repl", str], Iterable[str]]
@@ -105,12 +129,26 @@ def completions(repl: Repl, text: str) -> list[tuple[str, int, str]]:
     return [(v, -len(arg), "") for v in found.complete(repl, arg) if v.startswith(arg)]
 
 
+def _number(arg: str, usage: str) -> int:
+    """``arg`` as a whole number written in ASCII digits, else a usage error.
+
+    (``str.isdigit`` alone also accepts superscripts such as ``²``, which
+    ``int`` then refuses.)
+    """
+    text = arg.strip()
+    if not (text.isascii() and text.isdigit()):
+        raise UsageError(f"usage: {usage}")
+    return int(text)
+
+
 def _count(arg: str, default: int, usage: str) -> int:
+    """A count of 1 or more, ``default`` when not given."""
     if not arg:
         return default
-    if not arg.isdigit() or int(arg) < 1:
+    count = _number(arg, usage)
+    if count < 1:
         raise UsageError(f"usage: {usage}")
-    return int(arg)
+    return count
 
 
 def _session_ids(repl: Repl, prefix: str) -> list[str]:
@@ -152,7 +190,7 @@ def sessions(repl: Repl, arg: str) -> None:
 
 @command("new", args="[ID]", help="Start a new session (a new id unless given).")
 def new(repl: Repl, arg: str) -> None:
-    from .commands.chat import new_session_id
+    from .services.sessions import new_session_id
 
     if arg and repl.db.get_session(repl.user_id, arg) is not None:
         raise UsageError(f"session {arg} exists: /switch {arg} to continue it")
@@ -249,9 +287,8 @@ def forget(repl: Repl, arg: str) -> None:
     from .services.memory_edit import change_notice
     from .services.memory_edit import forget as delete
 
-    if not arg.strip().isdigit():
-        raise UsageError("usage: /forget ID (a number; /memories lists them)")
-    repl.env.info(change_notice("deleted", delete(repl.db, repl.user_id, int(arg))))
+    memory_id = _number(arg, "/forget ID (a number; /memories lists them)")
+    repl.env.info(change_notice("deleted", delete(repl.db, repl.user_id, memory_id)))
 
 
 @command("exit", help="Leave (as does Ctrl-D).", aliases=("quit",))

@@ -1,4 +1,4 @@
-"""Sessions as people and scripts see them: tables, conversations, JSON and Markdown.
+"""Sessions as people and scripts see them: tables, conversations and Markdown.
 
 Shared by ``agentcli sessions`` and the REPL. Drawing goes through ``render.Env``;
 this module decides what is shown, never how a terminal draws it.
@@ -6,13 +6,10 @@ this module decides what is shown, never how a terminal draws it.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .core.records import Message, SearchHit, Session
-from .render import Env, Marked, json_text
+from .render import Env, Marked
 from .services.serialize import snippet_pieces
 
-# Marks FTS5's snippet() puts around a match (see store.sessions.search_messages).
 # Longest tool call or tool result shown in a conversation (characters).
 TOOL_PREVIEW_CHARS = 100
 ROLE_STYLES = {"user": "bold cyan", "assistant": "bold green", "tool": "dim"}
@@ -150,7 +147,3 @@ def search_table(env: Env, hits: list[SearchHit], *, all_users: bool = False) ->
             row.insert(0, one_line(hit.user_id))
         rows.append(row)
     env.table(headers, rows)
-
-
-def dumps(data: Any) -> str:
-    return json_text(data)

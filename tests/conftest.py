@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
-from typer.testing import CliRunner
 
 from agentcli import Agent, OpenAIChat, SqliteDb
 
@@ -73,13 +74,39 @@ def run_cli(agentcli_home):
     return run
 
 
-@pytest.fixture
-def cli():
-    """Invoke the Typer app in-process; returns (exit code, stdout, stderr)."""
-    from agentcli.cli import app
+class Outcome(NamedTuple):
+    """What one in-process ``agentcli`` run did."""
 
-    def invoke(*args: str, input: str | None = None):
-        result = CliRunner().invoke(app, list(args), input=input)
-        return result
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def cli(agentcli_home, monkeypatch):
+    """Run ``agentcli`` in this process: ``main(args)`` with its own stdin, stdout and stderr.
+
+    The standard streams are replaced for the run (Click's help and usage
+    messages write to them), so commands see pipes, as in a script.
+    """
+    from agentcli.cli import main
+
+    def invoke(
+        *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None
+    ) -> Outcome:
+        data = input.encode() if isinstance(input, str) else (input or b"")
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with monkeypatch.context() as patch:
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            patch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+            patch.setattr(sys, "stdout", stdout)
+            patch.setattr(sys, "stderr", stderr)
+            status = main(list(args))
+        return Outcome(status, stdout.getvalue(), stderr.getvalue())
 
     return invoke

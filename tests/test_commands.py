@@ -3,8 +3,11 @@
 import inspect
 
 import pytest
+import typer
 
-from agentcli.commands import COMMANDS, LazyCommands, build
+from agentcli import commands
+from agentcli.cli import app
+from agentcli.commands import COMMANDS, build
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
@@ -21,11 +24,13 @@ def test_root_help_lists_every_command_in_order(cli):
     assert listed == list(COMMANDS)
 
 
-def test_commands_are_built_on_first_access_only():
-    commands = LazyCommands()
-    assert list(commands) == list(COMMANDS) and commands._built == {}
-    assert commands["chat"].name == "chat"
-    assert list(commands._built) == ["chat"]
+def test_the_root_names_every_command_and_loads_one_when_asked():
+    root = typer.main.get_command(app)
+    ctx = typer.Context(root)
+    assert root.list_commands(ctx) == list(COMMANDS)
+    chat = root.get_command(ctx, "chat")
+    assert chat.name == "chat" and root.get_command(ctx, "chat") is chat
+    assert root.get_command(ctx, "chatter") is None
 
 
 def test_unknown_command_is_refused_with_a_suggestion(cli):
@@ -34,9 +39,21 @@ def test_unknown_command_is_refused_with_a_suggestion(cli):
     assert "No such command 'memorie'. Did you mean 'memories'" in result.output
 
 
-def test_a_group_converts_only_the_subcommand_used():
+def test_unknown_subcommand_is_refused_with_a_suggestion(cli):
+    result = cli("memories", "lis")
+    assert result.exit_code == 2
+    assert "No such command 'lis'. Did you mean 'list'?" in result.stderr
+
+
+def test_a_group_converts_only_the_subcommand_used(monkeypatch):
+    converted = []
+    convert = commands.convert
+    monkeypatch.setattr(
+        commands, "convert", lambda f, name: converted.append(name) or convert(f, name)
+    )
     group = build("memories")
-    assert list(group.commands)[:3] == ["list", "search", "add"]
-    assert group.commands._built == {}
-    assert group.commands["list"].name == "list"
-    assert list(group.commands._built) == ["list"]
+    ctx = typer.Context(group)
+    assert group.list_commands(ctx)[:3] == ["list", "search", "add"]
+    assert converted == []
+    assert group.get_command(ctx, "list").name == "list"
+    assert converted == ["list"]

@@ -5,14 +5,18 @@ import typer
 
 from agentcli import slash
 from agentcli.cli import app
+from agentcli.commands import build
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
 
 def walk(command, path=("agentcli",)):
+    """Every command and subcommand, loaded through the groups' own hooks."""
     yield " ".join(path), command
-    for name, sub in sorted(getattr(command, "commands", {}).items()):
-        yield from walk(sub, (*path, name))
+    if hasattr(command, "list_commands"):
+        ctx = typer.Context(command, info_name=path[-1])
+        for name in command.list_commands(ctx):
+            yield from walk(command.get_command(ctx, name), (*path, name))
 
 
 def test_every_command_and_subcommand_has_help():
@@ -39,7 +43,8 @@ def test_help_runs_for_every_command(cli):
 
 
 def test_readme_documents_every_slash_command_and_sessions_subcommand():
-    sessions = typer.main.get_command(app).commands["sessions"].commands
+    group = build("sessions")
+    sessions = group.list_commands(typer.Context(group))
     documented = set(re.findall(r"`(/[a-z]+)", README)) | set(
         re.findall(r"agentcli sessions ([a-z]+)", README)
     )

@@ -9,7 +9,6 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from agentcli import render, slash
-from agentcli.commands.common import AppState
 from agentcli.config import Settings, history_path
 from agentcli.render import Env
 from agentcli.repl import Repl
@@ -21,8 +20,7 @@ PROMPT = "›"
 @pytest.fixture
 def repl(agent, db):
     env = Env(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO())
-    st = AppState(env=env, _db=db)
-    return Repl(st, agent, Settings(model="test-model"), user_id="sarah", session_id="t")
+    return Repl(env, db, agent, Settings(model="test-model"), user_id="sarah", session_id="t")
 
 
 def typed(repl, keys):
@@ -391,7 +389,8 @@ def test_automatic_memory_notice_shows_after_the_reply(model, db, server):
     agent = Agent(model=model, db=db, update_memory_on_run=True)
     env = Env(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO())
     repl = Repl(
-        AppState(env=env, _db=db),
+        env,
+        db,
         agent,
         Settings(model="m", memory="automatic"),
         user_id="sarah",

@@ -3,32 +3,37 @@
 ``agentcli --help`` lists :data:`COMMANDS` without importing any command
 module, and ``agentcli memories list`` imports ``commands/memories.py``
 alone and converts only its ``list`` command for the parser: the cost of
-starting one command does not grow with the others. A new top-level command
-is one line here (a test checks the help matches).
+starting one command does not grow with the others. Both go through Click's
+hooks for this, ``list_commands`` and ``get_command`` on a group
+(:class:`LazyGroup`). A new top-level command is one line here (a test checks
+the help matches); a new subcommand is one decorated function in its group's
+module.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Callable
 from importlib import import_module
-from typing import Any
+from typing import Any, TypeVar
 
-# name -> (module in this package, its Typer app or command function, one-line help)
+import typer
+from typer.core import TyperGroup
+
+# name -> (module in this package, its command function or Subcommands, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "chat": (
         "chat",
         "chat",
         "Chat with the agent: one message from the argument or stdin, or the REPL.",
     ),
-    "sessions": ("sessions", "app", "List, show, rename, delete, export and search sessions."),
-    "memories": ("memories", "app", "List, search, add, edit and delete user memories."),
+    "sessions": ("sessions", "group", "List, show, rename, delete, export and search sessions."),
+    "memories": ("memories", "group", "List, search, add, edit and delete user memories."),
     "summarize": (
         "summarize",
         "summarize",
         "Bring a session's summary up to date with every completed run and print it.",
     ),
-    "config": ("config", "app", "Show the configuration file and settings."),
+    "config": ("config", "group", "Show the configuration file and settings."),
     "mcp": (
         "mcp_command",
         "mcp",
@@ -41,84 +46,109 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
 }
 
+Function = TypeVar("Function", bound=Callable[..., Any])
+
+
+class Subcommands:
+    """The command functions of a group, by name, in the order they are registered.
+
+    ``@group.command()`` registers a function as Typer's ``@app.command()``
+    would, without converting it: the group converts one when it is used.
+    """
+
+    def __init__(self) -> None:
+        self.functions: dict[str, Callable[..., Any]] = {}
+
+    def command(self, name: str | None = None) -> Callable[[Function], Function]:
+        def register(function: Function) -> Function:
+            self.functions[name or function.__name__.replace("_", "-")] = function
+            return function
+
+        return register
+
+
+def convert(function: Callable[..., Any], name: str) -> Any:
+    """One command function as a Click command, converted by Typer (a one-command app)."""
+    holder = typer.Typer(rich_markup_mode=None, add_completion=False)
+    holder.command(name=name)(function)
+    return typer.main.get_command(holder)
+
 
 def build(name: str) -> Any:
-    """The click command for ``name``, converted by Typer from its module's object."""
-    import typer
-
-    module, attribute, _ = COMMANDS[name]
+    """The Click command (or group) for the top-level command ``name``."""
+    module, attribute, help_text = COMMANDS[name]
     target = getattr(import_module(f"{__name__}.{module}"), attribute)
-    holder = _holder()
-    if isinstance(target, typer.Typer):
-        # The group without its commands; each is converted when used.
-        shell = copy.copy(target)
-        shell.registered_commands = []
-        holder.add_typer(shell, name=name)
-        group = typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
-        infos = {_name(info): info for info in target.registered_commands}
-        group.commands = Lazy(infos, lambda sub: _command(infos[sub]))
-        return group
-    holder.command(name=name)(target)
-    return typer.main.get_command(holder)
+    if isinstance(target, Subcommands):
+        return SubGroup(
+            target, name=name, help=help_text, no_args_is_help=True, rich_markup_mode=None
+        )
+    return convert(target, name)
 
 
-def _holder() -> Any:
-    """A throwaway parent that gives a command what the root would: no Rich
-    markup, no completion options of its own."""
-    import typer
+class LazyGroup(TyperGroup):
+    """A group that names its commands up front and loads each on first use.
 
-    return typer.Typer(rich_markup_mode=None, add_completion=False)
+    Subclasses say which names there are (:meth:`names`) and how one is made
+    (:meth:`load`); Click asks through ``list_commands``/``get_command``.
+    """
 
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self._loaded: dict[str, Any] = {}
 
-def _name(info: Any) -> str:
-    import typer
+    def names(self) -> list[str]:
+        raise NotImplementedError
 
-    return info.name or typer.main.get_command_name(info.callback.__name__)
+    def load(self, name: str) -> Any:
+        raise NotImplementedError
 
+    def list_commands(self, ctx: Any) -> list[str]:
+        return self.names()
 
-def _command(info: Any) -> Any:
-    import typer
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self._loaded:
+            if cmd_name not in self.names():
+                return None
+            self._loaded[cmd_name] = self.load(cmd_name)
+        return self._loaded[cmd_name]
 
-    holder = _holder()
-    holder.registered_commands.append(info)
-    return typer.main.get_command(holder)
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        # An unknown name, with the closest known ones (Typer's own suggestion
+        # looks only at commands already loaded).
+        name = args[0] if args else ""
+        if name[:1].isalnum() and not ctx.resilient_parsing and name not in self.names():
+            from difflib import get_close_matches
 
-
-class Lazy(MutableMapping):
-    """A group's ``commands``: every name known, each built by ``make`` on first access."""
-
-    def __init__(self, names: Iterable[str], make: Callable[[str], Any]):
-        self._names = list(names)
-        self._make = make
-        self._built: dict[str, Any] = {}
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in self._built:
-            if name not in self._names:
-                raise KeyError(name)
-            self._built[name] = self._make(name)
-        return self._built[name]
-
-    def __setitem__(self, name: str, command: Any) -> None:
-        self._built[name] = command
-
-    def __delitem__(self, name: str) -> None:
-        del self._built[name]
-
-    def __iter__(self) -> Iterator[str]:
-        yield from self._names
-        yield from (name for name in self._built if name not in self._names)
-
-    def __len__(self) -> int:
-        return len(set(self._names) | set(self._built))
+            close = get_close_matches(name, self.names())
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            ctx.fail(f"No such command {name!r}.{hint}")
+        return super().resolve_command(ctx, args)
 
 
-class LazyCommands(Lazy):
-    """The root group's ``commands``: :data:`COMMANDS`, each built on first access."""
+class RootGroup(LazyGroup):
+    """``agentcli`` itself: the commands of :data:`COMMANDS`."""
 
-    def __init__(self, extra: dict[str, Any] | None = None):
-        super().__init__(COMMANDS, build)
-        self._built.update(extra or {})
+    def names(self) -> list[str]:
+        return list(COMMANDS)
 
-    def help(self, name: str) -> str:
-        return COMMANDS[name][2] if name in COMMANDS else self[name].get_short_help_str()
+    def load(self, name: str) -> Any:
+        return build(name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The command list from the table above: nothing imported."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_text) for name, (_, _, help_text) in COMMANDS.items()])
+
+
+class SubGroup(LazyGroup):
+    """A command group (``sessions``, ``memories``, ``config``) from its :class:`Subcommands`."""
+
+    def __init__(self, subcommands: Subcommands, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.subcommands = subcommands
+
+    def names(self) -> list[str]:
+        return list(self.subcommands.functions)
+
+    def load(self, name: str) -> Any:
+        return convert(self.subcommands.functions[name], name)

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..appstate import AppState
 from ..core.errors import AgentCliError, ModelError, UsageError
+from ..notices import Notices
 from ..render import ReplyStream
 from ..services.serialize import run_json
-from .common import AppState, JsonOption, UserOption, state
+from ..services.sessions import new_session_id
+from .common import JsonOption, UserOption, state
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..core.results import RunResult
+    from ..services.agent import Agent
 
 # Longest message accepted (characters); larger input is refused, not truncated.
 MAX_MESSAGE_CHARS = 4_000_000
-
-
-def new_session_id() -> str:
-    return uuid.uuid4().hex[:12]
 
 
 def read_stdin(st: AppState, limit: int = MAX_MESSAGE_CHARS) -> str:
@@ -141,32 +145,45 @@ def chat(
         raise UsageError("the session id must not be empty")
 
     agent = build_agent(settings, db, instructions=system)
-    agent.on_warning = st.env.warning
     if interactive:
-        from ..repl import run_repl
+        from ..repl import Repl
 
-        run_repl(st, agent, settings, user_id=user_id, session_id=session_id)
+        Repl(st.env, db, agent, settings, user_id=user_id, session_id=session_id).run()
         return
     run_once(st, agent, text, user_id=user_id, session_id=session_id, json_=json_, usage=usage)
 
 
 def run_once(
-    st: AppState, agent, text: str, *, user_id: str, session_id: str, json_: bool, usage: bool
+    st: AppState,
+    agent: Agent,
+    text: str,
+    *,
+    user_id: str,
+    session_id: str,
+    json_: bool,
+    usage: bool,
 ) -> None:
+    """One message, its reply on stdout; memory notices after it, warnings as they happen."""
     env = st.env
+    notices = Notices(env, warn=env.warning)
+
+    def ask(on_text: Callable[[str], None] | None = None) -> RunResult:
+        return agent.run(
+            text,
+            user_id=user_id,
+            session_id=session_id,
+            on_text=on_text,
+            on_event=notices.put,
+            background=True,
+        )
+
     try:
         if json_:
-            result = agent.run(text, user_id=user_id, session_id=session_id, background=True)
+            result = ask()
             env.print_json(run_json(result))
         else:
             with ReplyStream(env) as shown:
-                result = agent.run(
-                    text,
-                    user_id=user_id,
-                    session_id=session_id,
-                    on_text=shown.feed,
-                    background=True,
-                )
+                result = ask(shown.feed)
                 if not shown.parts and result.content:
                     shown.feed(result.content)
     except ModelError as exc:
@@ -177,8 +194,7 @@ def run_once(
                 agent.wait()
         except AgentCliError:
             pass
-    for change in result.memory_changes:
-        env.info(change)
+        notices.show()
     if usage:
         env.stderr.write(
             f"tokens: {result.usage.input_tokens} in, {result.usage.output_tokens} out\n"

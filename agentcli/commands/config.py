@@ -7,12 +7,13 @@ from typing import Any
 import typer
 
 from ..config import config_path, data_dir, db_path, login_name
+from . import Subcommands
 from .common import JsonOption, state
 
-app = typer.Typer(no_args_is_help=True, help="Show the configuration file and settings.")
+group = Subcommands()
 
 
-@app.command()
+@group.command()
 def path(ctx: typer.Context) -> None:
     """Print the path of the configuration file (it may not exist yet)."""
     state(ctx).env.stdout.write(f"{config_path()}\n")
@@ -35,7 +36,7 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-@app.command()
+@group.command()
 def show(ctx: typer.Context, json_: JsonOption = False) -> None:
     """Show every setting, its value and where it came from (never the API key)."""
     st = state(ctx)

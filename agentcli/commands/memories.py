@@ -7,15 +7,17 @@ from typing import Annotated, Any
 
 import typer
 
+from ..appstate import AppState
 from ..core.errors import UsageError
 from ..core.records import Memory
 from ..render import print_table
 from ..services.memory_edit import forget, import_rows, remember, revise
 from ..services.recall import search_memories
 from ..services.serialize import memory_event_json, memory_json
-from .common import AppState, JsonOption, UserOption, YesOption, confirm, state
+from . import Subcommands
+from .common import JsonOption, UserOption, YesOption, confirm, state
 
-app = typer.Typer(no_args_is_help=True, help="List, search, add, edit and delete user memories.")
+group = Subcommands()
 
 TopicsOption = Annotated[
     list[str] | None, typer.Option("--topic", "-t", help="A topic; repeat for several.")
@@ -46,7 +48,7 @@ def say(st: AppState, text: str, data: Any, json_: bool) -> None:
         st.env.line(text)  # ids in it are made inert in a terminal
 
 
-@app.command("list")
+@group.command("list")
 def list_(
     ctx: typer.Context,
     user: UserOption = None,
@@ -60,7 +62,7 @@ def list_(
     show(st, st.db().list_memories(user_id, topic=tag), json_, f"no memories for user {user_id}")
 
 
-@app.command()
+@group.command()
 def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="Words to look for.")],
@@ -77,7 +79,7 @@ def search(
     show(st, found, json_, f"no memories of user {user_id} match")
 
 
-@app.command()
+@group.command()
 def add(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="The memory, e.g. 'Sarah prefers email.'")],
@@ -92,7 +94,7 @@ def add(
     say(st, text, memory_json(memory), json_)
 
 
-@app.command()
+@group.command()
 def edit(
     ctx: typer.Context,
     memory_id: IdArgument,
@@ -107,7 +109,7 @@ def edit(
     say(st, f"updated memory {memory.id}", memory_json(memory), json_)
 
 
-@app.command()
+@group.command()
 def delete(
     ctx: typer.Context,
     memory_id: IdArgument,
@@ -120,7 +122,7 @@ def delete(
     say(st, f"deleted memory {memory.id}", memory_json(memory), json_)
 
 
-@app.command()
+@group.command()
 def clear(
     ctx: typer.Context,
     user: UserOption = None,
@@ -143,7 +145,7 @@ def clear(
     )
 
 
-@app.command()
+@group.command()
 def history(
     ctx: typer.Context,
     memory_id: IdArgument,
@@ -159,20 +161,26 @@ def history(
     from ..views import short_time
 
     rows = [
-        [short_time(e.created_at), e.action, e.actor, (e.run_id or "")[:12], e.after or e.before]
+        [
+            short_time(e.created_at),
+            e.action,
+            e.actor,
+            (e.run_id or "")[:12],
+            e.after or e.before or "",
+        ]
         for e in events
     ]
     print_table(st.env, ["WHEN", "ACTION", "ACTOR", "RUN", "MEMORY"], rows)
 
 
-@app.command()
+@group.command()
 def export(ctx: typer.Context, user: UserOption = None) -> None:
     """Write a user's memories to stdout as JSON (what `import` reads)."""
     st = state(ctx)
     st.env.print_json([memory_json(m) for m in st.db().list_memories(st.user(user))])
 
 
-@app.command("import")
+@group.command("import")
 def import_(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="A JSON file from `export`; - for stdin.")],

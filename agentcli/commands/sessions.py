@@ -10,14 +10,15 @@ from typing import Annotated
 import typer
 
 from .. import views
+from ..appstate import AppState
 from ..core.errors import StoreError, UsageError
-from ..render import safe_text
+from ..render import json_text, safe_text
 from ..services.serialize import search_hit_json, session_document, session_json
-from .common import AppState, JsonOption, UserOption, YesOption, confirm, state
+from ..services.sessions import session_with_messages
+from . import Subcommands
+from .common import JsonOption, UserOption, YesOption, confirm, state
 
-app = typer.Typer(
-    no_args_is_help=True, help="List, show, rename, delete, export and search sessions."
-)
+group = Subcommands()
 
 SessionArg = Annotated[str, typer.Argument(help="The session id.", show_default=False)]
 AllUsersOption = Annotated[
@@ -42,16 +43,7 @@ def _scope(st: AppState, user: str | None, all_users: bool) -> str | None:
     return st.user(user)
 
 
-def _loaded(st: AppState, user: str | None, session_id: str, last: int | None = None):
-    from ..services.liveness import owner_alive
-
-    db = st.db()
-    db.mark_interrupted(owner_alive)
-    found = db.require_session(st.user(user), session_id)
-    return found, db.session_messages(found.pk, last_runs=last)
-
-
-@app.command("list")
+@group.command("list")
 def list_(
     ctx: typer.Context,
     user: UserOption = None,
@@ -70,7 +62,7 @@ def list_(
         views.sessions_table(st.env, found, all_users=all_users)
 
 
-@app.command()
+@group.command()
 def show(
     ctx: typer.Context,
     session: SessionArg,
@@ -80,14 +72,14 @@ def show(
 ) -> None:
     """Show a session as a conversation, with its summary when it has one."""
     st = state(ctx)
-    found, messages = _loaded(st, user, session, last)
+    found, messages = session_with_messages(st.db(), st.user(user), session, last_runs=last)
     if json_:
         st.env.print_json(session_document(found, messages))
     else:
         views.show_session(st.env, found, messages)
 
 
-@app.command()
+@group.command()
 def rename(
     ctx: typer.Context,
     session: SessionArg,
@@ -106,7 +98,7 @@ def rename(
         st.env.line(f"renamed {renamed.session_id}: {renamed.name}")
 
 
-@app.command()
+@group.command()
 def delete(
     ctx: typer.Context,
     session: SessionArg,
@@ -130,7 +122,7 @@ def delete(
         st.env.line(f"deleted session {found.session_id} ({size})")
 
 
-@app.command()
+@group.command()
 def export(
     ctx: typer.Context,
     session: SessionArg,
@@ -145,9 +137,9 @@ def export(
 ) -> None:
     """Export a session as Markdown or JSON."""
     st = state(ctx)
-    found, messages = _loaded(st, user, session)
+    found, messages = session_with_messages(st.db(), st.user(user), session)
     if format_ is ExportFormat.json:
-        text = views.dumps(session_document(found, messages, full=True))
+        text = json_text(session_document(found, messages, full=True))
     else:
         text = views.markdown_export(found, messages)
     if output is None or str(output) == "-":
@@ -169,7 +161,7 @@ def _write_private(path: Path, text: str) -> None:
         raise StoreError(f"cannot write {path}: {exc.strerror}") from None
 
 
-@app.command()
+@group.command()
 def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="Words to find in messages.", show_default=False)],

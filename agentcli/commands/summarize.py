@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
+from ..appstate import AppState
 from ..services.serialize import summary_json
-from .common import AppState, JsonOption, UserOption, state
+from .common import JsonOption, UserOption, state
 
 
 def summarize(
@@ -23,24 +24,17 @@ def summarize(
     json_: JsonOption = False,
 ) -> None:
     """Bring a session's summary up to date with every completed run and print it."""
-    from ..services.summary import Summarizer, stored_summary
+    from ..services.summary import stored_summary
 
     st = state(ctx)
     user_id = st.user(user)
     db = st.db()
     result = stored_summary(db, user_id, session)  # unknown session: error before any model
     if not show:
-        from ..services.liveness import owner_alive
+        from ..runtime import build_agent
 
-        # A run left "running" by a process that died would stop the fold there.
-        db.mark_interrupted(owner_alive)
-        settings = st.settings(model=model)
-        from ..runtime import chat_model
-
-        client = chat_model(settings)
-        client.check_configured()
-        summarizer = Summarizer(db, model=client, batch_runs=settings.summary_batch)
-        result = summarizer.summarize(user_id, session)
+        agent = build_agent(st.settings(model=model), db)
+        result = agent.summarize_session(user_id=user_id, session_id=session)
     if json_:
         st.env.print_json(summary_json(result))
         return

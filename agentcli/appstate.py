@@ -1,0 +1,68 @@
+"""What one invocation of the ``agentcli`` command carries from option to command.
+
+The environment (streams, terminal facts), the global options, the settings
+and the store, opened on first use and closed when the command ends. Light
+on purpose: ``agentcli --help`` creates it and loads neither the
+configuration, the store nor the terminal renderer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .core.protocols import Store
+    from .render import Env
+
+
+class AppState:
+    """Per-invocation state: global options, the environment, the open store."""
+
+    def __init__(self, env: Env | None = None):
+        self._env = env
+        self.db_override: str | None = None  # --db
+        self.traceback = False  # --traceback
+        self._db: Store | None = None
+        self._settings: Settings | None = None
+
+    @property
+    def env(self) -> Env:
+        if self._env is None:
+            from .render import Env
+
+            self._env = Env()
+        return self._env
+
+    def db(self) -> Store:
+        if self._db is None:
+            from .runtime import open_store
+
+            self._db = open_store(self.db_override)
+        return self._db
+
+    def settings(self, **flags: object) -> Settings:
+        """Settings with these command-line values on top (``None`` = not given)."""
+        from .config import load_settings
+
+        if flags or self._settings is None:
+            resolved = load_settings(**flags)
+            if not flags:
+                self._settings = resolved
+            return resolved
+        return self._settings
+
+    def user(self, given: str | None) -> str:
+        """``--user`` as given (never blank), else the configured default user."""
+        if given is not None:
+            if not given.strip():
+                from .core.errors import UsageError
+
+                raise UsageError("the user id must not be empty")
+            return given
+        return self.settings().default_user
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
