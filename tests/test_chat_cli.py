@@ -19,22 +19,22 @@ def test_piped_message_prints_the_reply_alone(run_cli, server):
     assert server.requests[0]["messages"][-1] == {"role": "user", "content": "How to reach me?\n"}
 
 
-def test_piped_text_and_argument_form_one_message(run_cli, server):
-    run_cli("chat", "-s", "s", "Summarise this.", input="some text\n")
+def test_piped_text_and_argument_form_one_message(cli, server):
+    cli("chat", "-s", "s", "Summarise this.", input="some text\n")
     assert server.requests[0]["messages"][-1]["content"] == "some text\n\nSummarise this."
 
 
-def test_history_flows_between_processes(run_cli, server):
-    run_cli("chat", "-u", "sarah", "-s", "t", "I like tea.")
-    run_cli("chat", "-u", "sarah", "-s", "t", "What do I like?")
+def test_history_flows_from_one_invocation_to_the_next(cli, server):
+    cli("chat", "-u", "sarah", "-s", "t", "I like tea.")
+    cli("chat", "-u", "sarah", "-s", "t", "What do I like?")
     assert "I like tea." in json.dumps(server.requests[1])
-    run_cli("chat", "-u", "bob", "-s", "t", "What do I like?")
+    cli("chat", "-u", "bob", "-s", "t", "What do I like?")
     assert "I like tea." not in json.dumps(server.requests[2])
 
 
-def test_json_output(run_cli, server):
+def test_json_output(cli, server):
     server.script(Text("hi there"))
-    out = run_cli("chat", "-u", "sarah", "-s", "t", "-m", "test-model", "--json", "hello")
+    out = cli("chat", "-u", "sarah", "-s", "t", "-m", "test-model", "--json", "hello")
     data = json.loads(out.stdout)
     assert {k: data[k] for k in ("user_id", "session_id", "content", "model")} == {
         "user_id": "sarah",
@@ -45,16 +45,16 @@ def test_json_output(run_cli, server):
     assert data["usage"]["output_tokens"] == 2 and len(data["run_id"]) == 32
 
 
-def test_new_session_id_is_printed_to_stderr(run_cli, server, agentcli_home):
-    out = run_cli("chat", "hello")
-    session = out.stderr.decode().strip().removeprefix("session: ")
+def test_new_session_id_is_printed_to_stderr(cli, server, agentcli_home):
+    out = cli("chat", "hello")
+    session = out.stderr.strip().removeprefix("session: ")
     assert rows(agentcli_home, "SELECT session_id FROM sessions") == [(session,)]
 
 
-def test_continue_uses_the_latest_session(run_cli, server, agentcli_home):
-    run_cli("chat", "-s", "old", "one")
-    run_cli("chat", "-s", "new", "two")
-    run_cli("chat", "-c", "three")
+def test_continue_uses_the_latest_session(cli, server, agentcli_home):
+    cli("chat", "-s", "old", "one")
+    cli("chat", "-s", "new", "two")
+    cli("chat", "-c", "three")
     assert "two" in json.dumps(server.requests[2]) and "one" not in json.dumps(server.requests[2])
 
 
@@ -69,59 +69,59 @@ def test_model_failure_exits_1_with_one_line_and_keeps_the_message(run_cli, serv
     assert rows(agentcli_home, "SELECT content FROM messages") == [("precious words",)]
 
 
-def test_retries_after_injected_500s(run_cli, server):
+def test_retries_after_injected_500s(cli, server):
     server.script(Error(500), Error(502), Text("recovered"))
-    out = run_cli("chat", "-s", "t", "x")
-    assert (out.returncode, out.stdout.decode()) == (0, "recovered\n")
+    out = cli("chat", "-s", "t", "x")
+    assert (out.exit_code, out.stdout) == (0, "recovered\n")
 
 
-def test_empty_input_is_a_usage_error_and_calls_no_model(run_cli, server):
-    out = run_cli("chat", "-s", "t", input="  \n ")
-    assert out.returncode == 2
-    assert "message is empty" in out.stderr.decode()
+def test_empty_input_is_a_usage_error_and_calls_no_model(cli, server):
+    out = cli("chat", "-s", "t", input="  \n ")
+    assert out.exit_code == 2
+    assert "message is empty" in out.stderr
     assert server.requests == []
 
 
-def test_no_endpoint_configured_says_how(run_cli):
-    out = run_cli("chat", "hello")
-    assert out.returncode == 2
-    assert out.stderr.decode() == (
+def test_no_endpoint_configured_says_how(cli):
+    out = cli("chat", "hello")
+    assert out.exit_code == 2
+    assert out.stderr == (
         "agentcli: error: no model endpoint configured: set OPENAI_API_KEY for OpenAI, or "
         "OPENAI_BASE_URL for any OpenAI-compatible server "
         "(e.g. http://localhost:11434/v1 for Ollama)\n"
     )
 
 
-def test_negative_history_runs_is_a_usage_error(run_cli, server):
-    out = run_cli("chat", "--history-runs", "-1", "x")
-    assert out.returncode == 2 and server.requests == []
+def test_negative_history_runs_is_a_usage_error(cli, server):
+    out = cli("chat", "--history-runs", "-1", "x")
+    assert out.exit_code == 2 and server.requests == []
 
 
-def test_usage_flag_prints_tokens(run_cli, server):
-    out = run_cli("chat", "-s", "t", "--usage", "hello")
-    assert "tokens:" in out.stderr.decode() and " in, " in out.stderr.decode()
+def test_usage_flag_prints_tokens(cli, server):
+    out = cli("chat", "-s", "t", "--usage", "hello")
+    assert "tokens:" in out.stderr and " in, " in out.stderr
 
 
-def test_db_option_selects_the_file(run_cli, server, tmp_path):
+def test_db_option_selects_the_file(cli, server, tmp_path):
     target = tmp_path / "elsewhere.db"
-    assert run_cli("--db", str(target), "chat", "-s", "t", "x").returncode == 0
+    assert cli("--db", str(target), "chat", "-s", "t", "x").exit_code == 0
     assert sqlite3.connect(target).execute("SELECT count(*) FROM runs").fetchone() == (1,)
 
 
-def test_newer_schema_database_is_refused(run_cli, server, tmp_path):
+def test_newer_schema_database_is_refused(cli, server, tmp_path):
     target = tmp_path / "future.db"
     conn = sqlite3.connect(target)
     conn.execute("PRAGMA user_version = 42")
     conn.close()
-    out = run_cli("--db", str(target), "chat", "x")
-    assert out.returncode == 1
-    assert "newer than this agentcli" in out.stderr.decode()
+    out = cli("--db", str(target), "chat", "x")
+    assert out.exit_code == 1
+    assert "newer than this agentcli" in out.stderr
     assert server.requests == []
 
 
-def test_version(run_cli):
-    out = run_cli("--version")
-    assert out.stdout.decode().startswith("agentcli ")
+def test_version(cli):
+    out = cli("--version")
+    assert out.stdout.startswith("agentcli ")
 
 
 def test_python_dash_m(agentcli_home):

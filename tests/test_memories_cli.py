@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 
 from chat_server import Text, ToolCalls
 
@@ -76,11 +74,11 @@ def test_edit_keeps_topics_unless_given(cli):
     assert listed(cli)[0]["topics"] == ["city"]
 
 
-def test_another_users_memory_cannot_be_edited_or_deleted(cli, run_cli):
+def test_another_users_memory_cannot_be_edited_or_deleted(cli):
     cli("memories", "add", FACT, "-u", "sarah")
     for args in (("edit", "1", "hacked"), ("delete", "1"), ("history", "1")):
-        out = run_cli("memories", *args, "-u", "bob")
-        assert (out.returncode, out.stderr) == (1, b"agentcli: error: no memory 1 for user 'bob'\n")
+        out = cli("memories", *args, "-u", "bob")
+        assert (out.exit_code, out.stderr) == (1, "agentcli: error: no memory 1 for user 'bob'\n")
     assert [m["memory"] for m in listed(cli)] == [FACT]
 
 
@@ -90,12 +88,12 @@ def test_delete(cli):
     assert listed(cli) == []
 
 
-def test_clear_asks_and_leaves_other_users(cli, run_cli):
+def test_clear_asks_and_leaves_other_users(cli):
     cli("memories", "add", "a", "-u", "sarah")
     cli("memories", "add", "b", "-u", "sarah")
     cli("memories", "add", "c", "-u", "bob")
-    refused = run_cli("memories", "clear", "-u", "sarah")
-    assert (refused.returncode, len(listed(cli))) == (2, 2)
+    refused = cli("memories", "clear", "-u", "sarah")
+    assert (refused.exit_code, len(listed(cli))) == (2, 2)
     out = cli("memories", "clear", "-u", "sarah", "--yes")
     assert out.stdout == "deleted 2 memories of user sarah\n"
     assert listed(cli) == [] and [m["memory"] for m in listed(cli, "bob")] == ["c"]
@@ -140,12 +138,12 @@ def test_import_needs_only_the_text_and_reads_stdin(cli):
     )
 
 
-def test_import_refuses_a_bad_row_and_adds_nothing(cli, run_cli):
+def test_import_refuses_a_bad_row_and_adds_nothing(cli):
     rows = [{"memory": "Likes tea."}, {"text": "no memory key"}]
-    out = run_cli("memories", "import", "-", "-u", "sarah", input=json.dumps(rows))
-    assert (out.returncode, out.stderr) == (
+    out = cli("memories", "import", "-", "-u", "sarah", input=json.dumps(rows))
+    assert (out.exit_code, out.stderr) == (
         2,
-        b'agentcli: error: memory 2: "memory" must be a string\n',
+        'agentcli: error: memory 2: "memory" must be a string\n',
     )
     assert listed(cli) == []
 
@@ -158,17 +156,7 @@ def test_import_10000_rows(cli, tmp_path):
     )
 
 
-def test_memories_list_imports_neither_openai_nor_prompt_toolkit(agentcli_home):
-    code = (
-        "import sys\nfrom agentcli.cli import main\n"
-        "try:\n    main(['memories', 'list'])\nexcept SystemExit:\n    pass\n"
-        "print('openai' in sys.modules, 'prompt_toolkit' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.stdout.splitlines()[-1] == "False False"
-
-
-# -- chat with memory, through the installed script ------------------------------
+# -- chat with memory: the first through the installed script ------------------------------
 
 
 def test_seed_scenario_from_the_shell_agentic(run_cli, server):
@@ -184,33 +172,33 @@ def test_seed_scenario_from_the_shell_agentic(run_cli, server):
     assert listing[1].startswith(f"1   {FACT}  ")
 
 
-def test_seed_scenario_from_the_shell_automatic(run_cli, server):
+def test_seed_scenario_through_the_cli_automatic(cli, server):
     server.script(Text("Noted, Sarah."), ToolCalls([("add_memory", {"memory": FACT})]))
-    first = run_cli("chat", "--memory", "automatic", "-u", "sarah", "-s", "thread-42", input=SEED)
-    assert (first.stdout, first.stderr) == (b"Noted, Sarah.\n", f"memory added: {FACT}\n".encode())
-    run_cli("chat", "--memory", "automatic", "-u", "sarah", "-s", "thread-43", input=ASK)
+    first = cli("chat", "--memory", "automatic", "-u", "sarah", "-s", "thread-42", input=SEED)
+    assert (first.stdout, first.stderr) == ("Noted, Sarah.\n", f"memory added: {FACT}\n")
+    cli("chat", "--memory", "automatic", "-u", "sarah", "-s", "thread-43", input=ASK)
     assert f"- {FACT}" in server.requests[2]["messages"][0]["content"]
-    listing = run_cli("memories", "list", "--user", "sarah").stdout.decode().splitlines()
+    listing = cli("memories", "list", "--user", "sarah").stdout.splitlines()
     assert listing[1].startswith(f"1   {FACT}  ")
 
 
-def test_memory_off_sends_no_tools_and_no_memories(run_cli, server):
-    run_cli("memories", "add", FACT, "-u", "sarah")
-    run_cli("chat", "--memory", "off", "-u", "sarah", "-s", "t", ASK)
+def test_memory_off_sends_no_tools_and_no_memories(cli, server):
+    cli("memories", "add", FACT, "-u", "sarah")
+    cli("chat", "--memory", "off", "-u", "sarah", "-s", "t", ASK)
     assert "tools" not in server.requests[0] and FACT not in json.dumps(server.requests[0])
 
 
-def test_memory_mode_from_the_environment(run_cli, server):
-    run_cli("chat", "-u", "sarah", "-s", "t", ASK, env={"AGENTCLI_MEMORY": "automatic"})
+def test_memory_mode_from_the_environment(cli, server):
+    cli("chat", "-u", "sarah", "-s", "t", ASK, env={"AGENTCLI_MEMORY": "automatic"})
     assert len(server.requests) == 2 and "tools" not in server.requests[0]
 
 
-def test_memory_model_flag_names_the_managers_model(run_cli, server):
-    run_cli("chat", "--memory", "automatic", "--memory-model", "small", "-s", "t", ASK)
+def test_memory_model_flag_names_the_managers_model(cli, server):
+    cli("chat", "--memory", "automatic", "--memory-model", "small", "-s", "t", ASK)
     assert [r["model"] for r in server.requests] == ["gpt-4o-mini", "small"]
 
 
-def test_unknown_memory_mode_is_a_usage_error(run_cli, server):
-    out = run_cli("chat", "--memory", "sometimes", "-s", "t", ASK)
-    assert out.returncode == 2 and server.requests == []
-    assert "memory mode must be one of agentic, automatic, off" in out.stderr.decode()
+def test_unknown_memory_mode_is_a_usage_error(cli, server):
+    out = cli("chat", "--memory", "sometimes", "-s", "t", ASK)
+    assert out.exit_code == 2 and server.requests == []
+    assert "memory mode must be one of agentic, automatic, off" in out.stderr

@@ -409,7 +409,7 @@ def test_sigkill_during_a_summary_fold(server, remembered):
 
 
 @pytest.mark.slow
-def test_summarize_after_a_kill_marks_the_run_and_folds_past_it(run_cli, server, earlier):
+def test_summarize_after_a_kill_marks_the_run_and_folds_past_it(cli, server, earlier):
     path, before = earlier
     server.default = scripted
     server.script(Hang(30))
@@ -422,8 +422,8 @@ def test_summarize_after_a_kill_marks_the_run_and_folds_past_it(run_cli, server,
     db.finish_run(later.pk, status="completed", messages=[{"role": "assistant", "content": "ok"}])
     db.close()
 
-    out = run_cli("summarize", "-u", "alice", "-s", "s")
-    assert (out.returncode, out.stdout.decode()) == (0, "- one\n- two\n- three\n- later\n")
+    out = cli("summarize", "-u", "alice", "-s", "s")
+    assert (out.exit_code, out.stdout) == (0, "- one\n- two\n- three\n- later\n")
     statuses = [row[1] for row in snapshot(path) if row[3] == 0]
     assert statuses == ["completed"] * 4 + ["interrupted", "completed"]
 

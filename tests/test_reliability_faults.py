@@ -118,23 +118,23 @@ def test_a_cut_run_stays_out_of_later_context(any_server, db):
 
 
 def test_a_cut_stream_through_the_cli_shows_the_partial_reply_and_one_line(
-    run_cli, server, agentcli_home
+    cli, server, agentcli_home
 ):
     server.script(Drop(text="Half a rep"))
-    out = run_cli("chat", "-s", "t", "tell me")
-    assert (out.returncode, out.stdout.decode()) == (1, "Half a rep\n")
-    assert out.stderr.decode() == (
+    out = cli("chat", "-s", "t", "tell me")
+    assert (out.exit_code, out.stdout) == (1, "Half a rep\n")
+    assert out.stderr == (
         f"agentcli: error: model call to {server.url} failed: the connection closed before "
         "the reply was complete (your message was kept in session t)\n"
     )
 
 
 # -- a server that never answers ---------------------------------------------------
-def test_a_server_that_never_answers_hits_the_timeout_with_one_line(run_cli, server, agentcli_home):
+def test_a_server_that_never_answers_hits_the_timeout_with_one_line(cli, server, agentcli_home):
     server.script(Hang(30))
-    out = run_cli("chat", "-s", "t", "hello?", env={"AGENTCLI_TIMEOUT": "0.5"})
-    assert (out.returncode, out.stdout) == (1, b"")
-    assert out.stderr.decode() == (
+    out = cli("chat", "-s", "t", "hello?", env={"AGENTCLI_TIMEOUT": "0.5"})
+    assert (out.exit_code, out.stdout) == (1, "")
+    assert out.stderr == (
         f"agentcli: error: model call to {server.url} failed: no answer within 0.5 s "
         "(your message was kept in session t)\n"
     )
@@ -142,12 +142,12 @@ def test_a_server_that_never_answers_hits_the_timeout_with_one_line(run_cli, ser
     assert conn.execute("SELECT status FROM runs").fetchall() == [("error",)]
 
 
-def test_the_timeout_also_comes_from_the_config_file(run_cli, server, agentcli_home):
+def test_the_timeout_also_comes_from_the_config_file(cli, server, agentcli_home):
     agentcli_home.mkdir()
     (agentcli_home / "config.toml").write_text("timeout = 0.5\n")
     server.script(Hang(30))
-    out = run_cli("chat", "-s", "t", "hello?")
-    assert "failed: no answer within 0.5 s" in out.stderr.decode()
+    out = cli("chat", "-s", "t", "hello?")
+    assert "failed: no answer within 0.5 s" in out.stderr
 
 
 # -- malformed answers ---------------------------------------------------------------
@@ -216,11 +216,11 @@ def test_an_unknown_finish_reason_is_accepted(server, db, stream):
     assert stored(db)[-1] == ("completed", "assistant", "odd but fine")
 
 
-def test_malformed_answers_through_the_cli_are_one_line_and_exit_1(run_cli, server):
+def test_malformed_answers_through_the_cli_are_one_line_and_exit_1(cli, server):
     server.script(Raw(sse("{not json"), sse=True))
-    out = run_cli("chat", "-s", "t", "x")
-    assert out.returncode == 1
-    assert out.stderr.decode() == (
+    out = cli("chat", "-s", "t", "x")
+    assert out.exit_code == 1
+    assert out.stderr == (
         f"agentcli: error: model call to {server.url} failed: malformed response "
         "(JSONDecodeError) (your message was kept in session t)\n"
     )
@@ -298,15 +298,15 @@ FAILURES = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("part,failure,cause", FAILURES.values(), ids=FAILURES)
-def test_failing_follow_up_work_only_warns(run_cli, server, agentcli_home, part, failure, cause):
+def test_failing_follow_up_work_only_warns(cli, server, agentcli_home, part, failure, cause):
     server.default = scripted
-    assert run_cli("chat", "-s", "t", "one", env=FOLLOW_UP).returncode == 0
+    assert cli("chat", "-s", "t", "one", env=FOLLOW_UP).exit_code == 0
     # The second run: its reply, its manager call, then its fold.
     steps = [scripted, failure] if part == "memory update" else [scripted, scripted, failure]
     server.script(*steps)
-    out = run_cli("chat", "-s", "t", "two", env=FOLLOW_UP)
+    out = cli("chat", "-s", "t", "two", env=FOLLOW_UP)
     notice = "memory added: Fact from two.\n" if part == "summary" else ""
-    assert (out.returncode, out.stdout.decode(), out.stderr.decode()) == (
+    assert (out.exit_code, out.stdout, out.stderr) == (
         0,
         "echo: two\n",
         f"agentcli: warning: {part} failed: model call to {server.url} failed: {cause}\n" + notice,
@@ -320,21 +320,21 @@ def test_failing_follow_up_work_only_warns(run_cli, server, agentcli_home, part,
 
 
 @pytest.mark.slow
-def test_a_cut_reply_shows_as_error_and_is_never_folded_or_remembered(run_cli, server):
+def test_a_cut_reply_shows_as_error_and_is_never_folded_or_remembered(cli, server):
     server.default = scripted
     env = {**FOLLOW_UP, "AGENTCLI_MEMORY": "automatic"}
-    run_cli("chat", "-s", "t", "one", env=env)
+    cli("chat", "-s", "t", "one", env=env)
     server.script(Drop(text="Half a rep"))
-    assert run_cli("chat", "-s", "t", "zebra", env=env).returncode == 1
+    assert cli("chat", "-s", "t", "zebra", env=env).exit_code == 1
     cut = len(server.requests)
     for text in ("three", "four"):
-        run_cli("chat", "-s", "t", text, env=env)
+        cli("chat", "-s", "t", text, env=env)
 
-    shown = run_cli("sessions", "show", "t").stdout.decode().split("\n\n")
+    shown = cli("sessions", "show", "t").stdout.split("\n\n")
     at = next(i for i, block in enumerate(shown) if block.endswith("\nzebra"))
     assert shown[at].startswith("user · ") and shown[at].endswith("Z · error\nzebra")
     assert shown[at + 1].startswith("assistant · ") and shown[at + 1].endswith("Z\nHalf a rep")
-    document = json.loads(run_cli("sessions", "show", "t", "--json").stdout)
+    document = json.loads(cli("sessions", "show", "t", "--json").stdout)
     assert [(m["content"], m["status"]) for m in document["messages"][2:4]] == [
         ("zebra", "error"),
         ("Half a rep", "error"),
@@ -343,7 +343,7 @@ def test_a_cut_reply_shows_as_error_and_is_never_folded_or_remembered(run_cli, s
     later = json.dumps(server.requests[cut:])
     assert "Half a rep" not in later and "zebra" not in later
     assert document["summary"] == "- one\n- three"
-    listed = run_cli("memories", "list", "--json").stdout
+    listed = cli("memories", "list", "--json").stdout
     assert [m["memory"] for m in json.loads(listed)] == [
         f"Fact from {t}." for t in ("one", "three", "four")
     ]

@@ -39,49 +39,49 @@ def files_in(directory: Path) -> list[str]:
 
 # -- messages -----------------------------------------------------------------
 @pytest.mark.parametrize("message", ["", "  \t\n "], ids=["empty", "whitespace"])
-def test_empty_and_whitespace_messages_are_refused(run_cli, server, agentcli_home, message):
-    out = run_cli("chat", "-s", "t", message)
-    assert (out.returncode, out.stderr.decode()) == (
+def test_empty_and_whitespace_messages_are_refused(cli, server, agentcli_home, message):
+    out = cli("chat", "-s", "t", message)
+    assert (out.exit_code, out.stderr) == (
         2,
         "agentcli: error: the message is empty: give it as an argument or on stdin\n",
     )
     assert server.requests == [] and not (agentcli_home / "agentcli.db").exists()
 
 
-def test_one_megabyte_of_piped_text_is_accepted_whole(run_cli, server, agentcli_home):
+def test_one_megabyte_of_piped_text_is_accepted_whole(cli, server, agentcli_home):
     text = ("0123456789abcdef" * 65_536)[:1_000_000]
     server.script(Text("Read it all."))
-    out = run_cli("chat", "-s", "big", input=text)
-    assert (out.returncode, out.stdout.decode()) == (0, "Read it all.\n")
+    out = cli("chat", "-s", "big", input=text)
+    assert (out.exit_code, out.stdout) == (0, "Read it all.\n")
     assert server.requests[0]["messages"][-1]["content"] == text
     assert rows(agentcli_home / "agentcli.db", "SELECT content FROM messages WHERE seq = 0") == [
         (text,)
     ]
 
 
-def test_a_message_over_the_limit_is_refused_with_the_limit(run_cli, server, agentcli_home):
-    out = run_cli("chat", "-s", "big", input="a" * (LIMIT + 1))
-    assert (out.returncode, out.stderr.decode()) == (
+def test_a_message_over_the_limit_is_refused_with_the_limit(cli, server, agentcli_home):
+    out = cli("chat", "-s", "big", input="a" * (LIMIT + 1))
+    assert (out.exit_code, out.stderr) == (
         2,
         "agentcli: error: the message is 4,000,001 characters; the limit is 4,000,000\n",
     )
     assert server.requests == [] and not (agentcli_home / "agentcli.db").exists()
 
 
-def test_endless_piped_input_is_refused_without_reading_it_all(run_cli, server):
+def test_endless_piped_input_is_refused_without_reading_it_all(cli, server):
     # More bytes than LIMIT characters can take: refused after reading 4 bytes a character.
-    out = run_cli("chat", "-s", "big", input=b"\xf0\x9f\x98\x80" * LIMIT + b"!")
-    assert (out.returncode, out.stderr.decode()) == (
+    out = cli("chat", "-s", "big", input=b"\xf0\x9f\x98\x80" * LIMIT + b"!")
+    assert (out.exit_code, out.stderr) == (
         2,
         "agentcli: error: standard input is longer than the limit of 4,000,000 characters\n",
     )
     assert server.requests == []
 
 
-def test_invalid_utf8_is_replaced_with_a_warning(run_cli, server, agentcli_home):
-    out = run_cli("chat", "-s", "t", input=b"caf\xe9 \xff\xfe ok")
-    assert out.returncode == 0
-    assert out.stderr.decode() == (
+def test_invalid_utf8_is_replaced_with_a_warning(cli, server, agentcli_home):
+    out = cli("chat", "-s", "t", input=b"caf\xe9 \xff\xfe ok")
+    assert out.exit_code == 0
+    assert out.stderr == (
         "agentcli: warning: standard input is not valid UTF-8; "
         "invalid bytes were replaced by U+FFFD\n"
     )
@@ -91,9 +91,9 @@ def test_invalid_utf8_is_replaced_with_a_warning(run_cli, server, agentcli_home)
     ]
 
 
-def test_nul_bytes_are_kept_exactly(run_cli, server, agentcli_home):
-    out = run_cli("chat", "-s", "t", input=b"before\x00after")
-    assert (out.returncode, out.stdout) == (0, b"echo: before\x00after\n")
+def test_nul_bytes_are_kept_exactly(cli, server, agentcli_home):
+    out = cli("chat", "-s", "t", input=b"before\x00after")
+    assert (out.exit_code, out.stdout) == (0, "echo: before\x00after\n")
     assert rows(agentcli_home / "agentcli.db", "SELECT content FROM messages ORDER BY seq") == [
         ("before\x00after",),
         ("echo: before\x00after",),
@@ -141,14 +141,14 @@ def test_odd_ids_find_their_own_history_and_no_other(agent, server, db, user_id,
 
 
 # -- history runs ------------------------------------------------------------------
-def test_negative_history_runs_is_refused_from_flag_env_and_library(run_cli, server, db):
-    out = run_cli("chat", "--history-runs", "-1", "x")
-    assert (out.returncode, out.stderr.decode()) == (
+def test_negative_history_runs_is_refused_from_flag_env_and_library(cli, server, db):
+    out = cli("chat", "--history-runs", "-1", "x")
+    assert (out.exit_code, out.stderr) == (
         2,
         "agentcli: error: --history-runs must be 0 or more\n",
     )
-    out = run_cli("chat", "x", env={"AGENTCLI_HISTORY_RUNS": "-1"})
-    assert (out.returncode, out.stderr.decode()) == (
+    out = cli("chat", "x", env={"AGENTCLI_HISTORY_RUNS": "-1"})
+    assert (out.exit_code, out.stderr) == (
         2,
         "agentcli: error: history runs must be 0 or more, got -1 "
         "(from env AGENTCLI_HISTORY_RUNS)\n",
@@ -159,12 +159,12 @@ def test_negative_history_runs_is_refused_from_flag_env_and_library(run_cli, ser
 
 
 # -- database files ------------------------------------------------------------------
-def test_a_file_that_is_not_a_database_is_named_and_left_alone(run_cli, server, tmp_path):
+def test_a_file_that_is_not_a_database_is_named_and_left_alone(cli, server, tmp_path):
     target = tmp_path / "notes.db"
     target.write_bytes(b"these are my notes, not a database\n" * 100)
     before = digest(target)
-    out = run_cli("--db", str(target), "chat", "-s", "t", "x")
-    assert (out.returncode, out.stderr.decode()) == (
+    out = cli("--db", str(target), "chat", "-s", "t", "x")
+    assert (out.exit_code, out.stderr) == (
         1,
         f"agentcli: error: cannot use database {target}: file is not a database "
         "(the file was left as it is)\n",
@@ -199,15 +199,13 @@ def test_another_programs_database_is_refused_unchanged(tmp_path):
     assert (digest(target), files_in(tmp_path)) == (before, ["places.sqlite"])
 
 
-def test_a_database_failing_after_it_opened_is_one_line_naming_the_file(
-    run_cli, server, agentcli_home
-):
+def test_a_database_failing_after_it_opened_is_one_line_naming_the_file(cli, server, agentcli_home):
     SqliteDb(agentcli_home / "agentcli.db").close()
     conn = sqlite3.connect(agentcli_home / "agentcli.db")
     conn.execute("DROP TABLE messages")
     conn.close()
-    out = run_cli("chat", "-s", "t", "x")
-    assert (out.returncode, out.stderr.decode()) == (
+    out = cli("chat", "-s", "t", "x")
+    assert (out.exit_code, out.stderr) == (
         1,
         f"agentcli: error: database {agentcli_home / 'agentcli.db'}: no such table: messages\n",
     )
@@ -229,15 +227,15 @@ def test_a_newer_database_is_refused_byte_identical_with_no_side_files(tmp_path,
     assert (digest(target), files_in(tmp_path)) == (before, ["future.db"])
 
 
-def test_a_newer_database_through_the_cli(run_cli, server, tmp_path):
+def test_a_newer_database_through_the_cli(cli, server, tmp_path):
     target = tmp_path / "future.db"
     conn = sqlite3.connect(target)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA user_version = 7")
     conn.close()
     before = digest(target)
-    out = run_cli("--db", str(target), "chat", "-s", "t", "x")
-    assert (out.returncode, out.stderr.decode()) == (
+    out = cli("--db", str(target), "chat", "-s", "t", "x")
+    assert (out.exit_code, out.stderr) == (
         1,
         f"agentcli: error: database {target} has schema version 7, newer than this agentcli "
         "understands (1); upgrade agentcli. The file was not changed.\n",

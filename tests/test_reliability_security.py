@@ -49,8 +49,8 @@ def test_a_database_left_readable_by_others_is_made_private(tmp_path):
         db.close()
 
 
-def test_the_cli_creates_private_files(run_cli, server, agentcli_home):
-    assert run_cli("chat", "-s", "t", "hello").returncode == 0
+def test_the_cli_creates_private_files(cli, server, agentcli_home):
+    assert cli("chat", "-s", "t", "hello").exit_code == 0
     assert (mode(agentcli_home), mode(agentcli_home / "agentcli.db")) == (0o700, 0o600)
 
 
@@ -59,27 +59,27 @@ def written_files(home: Path) -> dict[str, bytes]:
     return {str(p.relative_to(home)): p.read_bytes() for p in home.rglob("*") if p.is_file()}
 
 
-def test_the_api_key_is_never_written_to_a_file_or_shown(run_cli, server, agentcli_home):
+def test_the_api_key_is_never_written_to_a_file_or_shown(cli, server, agentcli_home):
     env = {"OPENAI_API_KEY": KEY}
     echo_key = f"Incorrect API key provided: {KEY}. Your key {KEY} is not valid."
     outputs = []
-    outputs.append(run_cli("chat", "--json", "-s", "ok", "hello", env=env))
+    outputs.append(cli("chat", "--json", "-s", "ok", "hello", env=env))
     server.script(Error(401, echo_key))
-    outputs.append(run_cli("chat", "-s", "denied", "hello", env=env))
+    outputs.append(cli("chat", "-s", "denied", "hello", env=env))
     server.script(Error(401, echo_key))
-    outputs.append(run_cli("--traceback", "chat", "-s", "denied", "hello", env=env))
+    outputs.append(cli("--traceback", "chat", "-s", "denied", "hello", env=env))
     server.script(*[Error(500, echo_key)] * 4)
-    outputs.append(run_cli("chat", "-s", "flaky", "hello", env=env))
+    outputs.append(cli("chat", "-s", "flaky", "hello", env=env))
     server.script(Drop(text="partial"))
-    outputs.append(run_cli("chat", "-s", "cut", "hello", env=env))
+    outputs.append(cli("chat", "-s", "cut", "hello", env=env))
 
-    assert [o.returncode for o in outputs] == [0, 1, 1, 1, 1]
-    assert "HTTP 401 Incorrect API key provided: ***" in outputs[1].stderr.decode()
-    assert "Traceback" in outputs[2].stderr.decode()
+    assert [o.exit_code for o in outputs] == [0, 1, 1, 1, 1]
+    assert "HTTP 401 Incorrect API key provided: ***" in outputs[1].stderr
+    assert "Traceback" in outputs[2].stderr
     # The key did travel, to the server only.
     sent = {k.lower(): v for k, v in server.headers[0].items()}
     assert sent["authorization"] == f"Bearer {KEY}"
-    leaks = [i for i, o in enumerate(outputs) if KEY.encode() in o.stdout + o.stderr]
+    leaks = [i for i, o in enumerate(outputs) if KEY in o.stdout + o.stderr]
     assert leaks == []
     files = written_files(agentcli_home)
     assert "agentcli.db" in files
@@ -259,29 +259,29 @@ FOLDING = {"AGENTCLI_HISTORY_RUNS": "1", "AGENTCLI_SUMMARY_BATCH": "1"}
 
 
 @pytest.mark.slow
-def test_memory_and_summary_calls_never_write_or_show_the_key(run_cli, server, agentcli_home):
+def test_memory_and_summary_calls_never_write_or_show_the_key(cli, server, agentcli_home):
     server.default = scripted
     env = {"OPENAI_API_KEY": KEY, **FOLDING}
     automatic = ("--memory", "automatic", "-s", "k")
     server.script(ToolCalls([("add_memory", {"memory": "Sarah keeps bees."})]))
-    outputs = [run_cli("chat", "-s", "k", "one", env=env)]  # an agentic tool call
-    outputs.append(run_cli("chat", *automatic, "two", env=env))  # the manager, then a fold
+    outputs = [cli("chat", "-s", "k", "one", env=env)]  # an agentic tool call
+    outputs.append(cli("chat", *automatic, "two", env=env))  # the manager, then a fold
     server.script(scripted, Error(401, ECHO_KEY))  # the manager's call refused
-    outputs.append(run_cli("chat", *automatic, "three", env=env))
+    outputs.append(cli("chat", *automatic, "three", env=env))
     server.script(scripted, scripted, Error(401, ECHO_KEY))  # the fold refused
-    outputs.append(run_cli("chat", *automatic, "four", env=env))
-    outputs.append(run_cli("chat", "--memory", "off", "--no-summaries", "-s", "k", "5", env=env))
+    outputs.append(cli("chat", *automatic, "four", env=env))
+    outputs.append(cli("chat", "--memory", "off", "--no-summaries", "-s", "k", "5", env=env))
     server.script(Error(401, ECHO_KEY))
-    outputs.append(run_cli("summarize", "-s", "k", env=env))
+    outputs.append(cli("summarize", "-s", "k", env=env))
 
-    assert [o.returncode for o in outputs] == [0, 0, 0, 0, 0, 1]
+    assert [o.exit_code for o in outputs] == [0, 0, 0, 0, 0, 1]
     for i, failed in ((2, "memory update"), (3, "summary")):
         assert (
             f"{failed} failed: model call to {server.url} failed: HTTP 401 Incorrect API key "
-            "provided: ***" in outputs[i].stderr.decode()
+            "provided: ***" in outputs[i].stderr
         )
-    assert "HTTP 401 Incorrect API key provided: ***" in outputs[5].stderr.decode()
-    assert [i for i, o in enumerate(outputs) if KEY.encode() in o.stdout + o.stderr] == []
+    assert "HTTP 401 Incorrect API key provided: ***" in outputs[5].stderr
+    assert [i for i, o in enumerate(outputs) if KEY in o.stdout + o.stderr] == []
     kinds = {kind(r) for r in server.requests}
     assert kinds == {"chat", "manager", "fold"}
     assert {h["authorization"] for h in server.headers} == {f"Bearer {KEY}"}  # only there

@@ -80,10 +80,10 @@ def test_piped_output_is_the_reply_unchanged(run_cli, server):
     assert (out.returncode, out.stdout.decode()) == (0, EVIL + "\n")
 
 
-def test_escapes_in_an_error_from_the_server_are_made_inert(run_cli, server):
+def test_escapes_in_an_error_from_the_server_are_made_inert(cli, server):
     server.script(Error(400, "bad \x1b]0;pwned\x07 [bold]request[/bold]"))
-    out = run_cli("chat", "-s", "t", "x")
-    assert out.stderr.decode() == (
+    out = cli("chat", "-s", "t", "x")
+    assert out.stderr == (
         f"agentcli: error: model call to {server.url} failed: HTTP 400 bad \\x1b]0;pwned\\x07 "
         "[bold]request[/bold] (your message was kept in session t)\n"
     )
@@ -150,13 +150,9 @@ def evil(agentcli_home):
 
 
 def invoke(env: Env, *args: str):
-    from typer.testing import CliRunner
+    from agentcli.cli import main
 
-    from agentcli.cli import app
-    from agentcli.commands.common import AppState
-
-    result = CliRunner().invoke(app, list(args), obj=AppState(env=env))
-    assert result.exit_code == 0, (result.output, env.stderr.getvalue())
+    assert main(list(args), env) == 0, env.stderr.getvalue()
     return env.stdout.getvalue(), env.stderr.getvalue()
 
 
@@ -268,9 +264,10 @@ def test_confirmation_questions_are_inert(evil, monkeypatch):
     monkeypatch.setattr(typer, "confirm", lambda text, default: asked.append(text) or False)
     env, _ = terminal_env()
     env.stdin = Terminal()
-    from agentcli.commands.common import AppState, confirm
+    from agentcli.appstate import AppState
+    from agentcli.commands.common import confirm
 
-    confirm(AppState(env=env), f"Delete session {SESSION}?", yes=False)
+    confirm(AppState(env), f"Delete session {SESSION}?", yes=False)
     assert asked == [f"Delete session {safe_text(SESSION)}?"]
 
 
@@ -282,7 +279,6 @@ def test_repl_recap_history_sessions_and_memories_show_stored_text_literally(
     from prompt_toolkit.output import DummyOutput
 
     from agentcli import Agent, OpenAIChat
-    from agentcli.commands.common import AppState
     from agentcli.config import Settings
     from agentcli.repl import Repl
 
@@ -290,9 +286,7 @@ def test_repl_recap_history_sessions_and_memories_show_stored_text_literally(
     env, out = terminal_env()
     db = SqliteDb(Path(os.environ["AGENTCLI_HOME"]) / "agentcli.db")
     agent = Agent(model=OpenAIChat("m", base_url=server.url), db=db)
-    repl = Repl(
-        AppState(env=env, _db=db), agent, Settings(model="m"), user_id=USER, session_id=SESSION
-    )
+    repl = Repl(env, db, agent, Settings(model="m"), user_id=USER, session_id=SESSION)
     with create_pipe_input() as pipe:
         pipe.send_text(f"/history\r/sessions\r/summary show\r/memories\r/memories alert\r{HUGE}")
         pipe.close()
@@ -311,11 +305,9 @@ HUGE = f"/forget {'9' * 30}\r"  # beyond SQLite's integers
 
 
 def test_repl_warnings_above_the_prompt_are_inert(capsys):
-    from agentcli.repl import Repl
+    from agentcli.repl import warn_above_prompt
 
-    repl = Repl.__new__(Repl)
-    repl._prompting = True
-    repl._warning("memory update failed: \x1b]0;pwned\x07 [bold]x[/bold]")
+    warn_above_prompt("memory update failed: \x1b]0;pwned\x07 [bold]x[/bold]")
     assert capsys.readouterr().err == (
         "agentcli: warning: memory update failed: \\x1b]0;pwned\\x07 [bold]x[/bold]\n"
     )

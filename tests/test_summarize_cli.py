@@ -37,10 +37,10 @@ def talked(cli, server):
     return server
 
 
-def test_summarize_a_fresh_session_prints_and_stores_it(run_cli, talked, agentcli_home):
-    out = run_cli("summarize", "-s", "t")
-    assert (out.returncode, out.stdout.decode()) == (0, "- one\n- two\n")
-    assert out.stderr.decode() == f"covers 2 run(s), through run {run_ids(agentcli_home)[1]}\n"
+def test_summarize_a_fresh_session_prints_and_stores_it(cli, talked, agentcli_home):
+    out = cli("summarize", "-s", "t")
+    assert (out.exit_code, out.stdout) == (0, "- one\n- two\n")
+    assert out.stderr == f"covers 2 run(s), through run {run_ids(agentcli_home)[1]}\n"
     assert len(folds(talked)) == 1
 
 
@@ -67,11 +67,11 @@ def test_summarize_again_folds_only_the_new_runs(cli, talked):
     ]
 
 
-def test_show_prints_the_stored_summary_and_calls_no_model(run_cli, cli, talked):
+def test_show_prints_the_stored_summary_and_calls_no_model(cli, talked):
     cli("summarize", "-s", "t")
     talked.requests.clear()
-    out = run_cli("summarize", "-s", "t", "--show")
-    assert (out.returncode, out.stdout.decode()) == (0, "- one\n- two\n")
+    out = cli("summarize", "-s", "t", "--show")
+    assert (out.exit_code, out.stdout) == (0, "- one\n- two\n")
     assert talked.requests == []
 
 
@@ -82,9 +82,9 @@ def test_show_without_a_summary(cli, talked):
     assert len(talked.requests) == 2
 
 
-def test_unknown_session_is_one_line_and_exit_1(run_cli, server):
-    out = run_cli("summarize", "-s", "nope")
-    assert (out.returncode, out.stderr.decode()) == (
+def test_unknown_session_is_one_line_and_exit_1(cli, server):
+    out = cli("summarize", "-s", "nope")
+    assert (out.exit_code, out.stderr) == (
         1,
         "agentcli: error: no session 'nope' for user 'tester'\n",
     )
