@@ -150,8 +150,10 @@ class Repl:
             return prompt.prompt(PROMPT)
         from prompt_toolkit.patch_stdout import patch_stdout
 
-        # Warnings from follow-up work print above the prompt instead of through it.
-        with patch_stdout(raw=True), self.notices.warnings_to(_above_prompt):
+        # Warnings from follow-up work print above the prompt instead of through it;
+        # those that came before it are shown first.
+        with patch_stdout(raw=True), self.notices.warnings_to(warn_above_prompt):
+            self.notices.show()
             return prompt.prompt(PROMPT)
 
     def _prompt_session(self) -> Any:
@@ -199,7 +201,7 @@ def private_file(path: Path) -> Path:
     return path
 
 
-def _above_prompt(text: str) -> None:
+def warn_above_prompt(text: str) -> None:
     # While prompting, sys.stderr is prompt-toolkit's proxy, which prints
     # above the prompt and redraws it (from any thread).
     sys.stderr.write(f"agentcli: warning: {safe_text(text)}\n")
