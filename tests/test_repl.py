@@ -129,6 +129,20 @@ def test_follow_up_work_finishes_before_the_repl_returns(repl, server):
     assert done == ["hi"]
 
 
+def test_a_failing_follow_up_warns_after_the_reply(repl, server):
+    class Failing:
+        def window(self, session, n):
+            return None, None, n
+
+        def after_run(self, follow):
+            raise RuntimeError("the fold broke")
+
+    repl.agent.summarizer = Failing()
+    out, err = typed(repl, "hi" + ENTER + "again" + ENTER)
+    assert out.endswith("echo: hi\necho: again\n")
+    assert err == "agentcli: warning: summary failed: the fold broke\n" * 2
+
+
 # -- slash commands, without a terminal --------------------------------------------
 def said(repl, *lines):
     for line in lines:
@@ -379,6 +393,15 @@ def test_forget_needs_a_number(repl):
     assert said(repl, "/forget x")[1] == (
         "agentcli: error: usage: /forget ID (a number; /memories lists them)\n"
     )
+
+
+def test_superscript_digits_are_usage_errors_and_the_repl_goes_on(repl, server):
+    out, err = typed(repl, "/forget ²" + ENTER + "/history ²" + ENTER + "/sessions ³" + ENTER)
+    assert err.splitlines() == [
+        "agentcli: error: usage: /forget ID (a number; /memories lists them)",
+        "agentcli: error: usage: /history [N]",
+        "agentcli: error: usage: /sessions [N]",
+    ]
 
 
 def test_automatic_memory_notice_shows_after_the_reply(model, db, server):

@@ -352,3 +352,15 @@ def test_stored_escapes_and_markup_are_shown_literally_in_a_terminal(store):
     shown = env.stdout.getvalue()
     assert "\\x1b]0;title\\x07[bold red]hi[/]" in shown and "\\x1b[31mred" in shown
     assert "\x1b]" not in shown and "\x1b[31m" not in shown
+
+
+def test_show_marks_a_run_whose_process_is_gone_as_interrupted(cli, store):
+    import socket
+    import subprocess
+
+    with subprocess.Popen(["true"]) as gone:  # a process that has ended
+        pass
+    found = store.ensure_session("tester", "t")
+    store.start_run(found, "lost words", "test-model", f"{socket.gethostname()}:{gone.pid}:")
+    out = cli("sessions", "show", "t", "--json")
+    assert [m["status"] for m in json.loads(out.stdout)["messages"]] == ["interrupted"]

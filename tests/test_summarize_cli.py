@@ -67,6 +67,11 @@ def test_summarize_again_folds_only_the_new_runs(cli, talked):
     ]
 
 
+def test_the_model_flag_names_the_folds_model(cli, talked):
+    assert cli("summarize", "-s", "t", "-m", "fold-model").exit_code == 0
+    assert [r["model"] for r in folds(talked)] == ["fold-model"]
+
+
 def test_show_prints_the_stored_summary_and_calls_no_model(cli, talked):
     cli("summarize", "-s", "t")
     talked.requests.clear()
