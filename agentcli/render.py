@@ -256,12 +256,11 @@ class ReplyStream:
     nor duplicated. Plain mode: each piece is written as it arrives.
     """
 
-    def __init__(self, env: Env, *, spinner_text: str = "thinking…"):
+    def __init__(self, env: Env):
         self.env = env
         self._quiet = ExitStack()
         self.parts: list[str] = []
         self._live: Any = None
-        self._spinner_text = spinner_text
 
     def __enter__(self) -> ReplyStream:
         self._quiet.enter_context(no_echo(self.env.stdin))
@@ -297,7 +296,7 @@ class ReplyStream:
         if not self.parts:
             from rich.spinner import Spinner
 
-            return Spinner("dots", text=self._spinner_text, style="dim")
+            return Spinner("dots", text="thinking…", style="dim")
         return _Tail(lambda: markdown(self.text))
 
     def __exit__(self, *exc: object) -> None:
