@@ -16,18 +16,10 @@ import sys
 from agentcli.cli import main
 
 
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
-    return 0
-
-
 def work(user: str, session: str, count: int, tag: str) -> int:
     failed = 0
     for i in range(count):
-        if run(["chat", "-u", user, "-s", session, f"{tag} r{i}"]) != 0:
+        if main(["chat", "-u", user, "-s", session, f"{tag} r{i}"]) != 0:
             failed += 1
     return failed
 

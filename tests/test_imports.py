@@ -14,10 +14,7 @@ import json, sys
 args = json.loads(sys.argv[1])
 sys.argv = ["agentcli", *args]
 from agentcli.cli import main
-try:
-    main()
-except SystemExit:
-    pass
+main()
 print("\\nMODULES " + json.dumps(sorted(sys.modules)))
 """
 

@@ -424,7 +424,7 @@ def test_another_users_resource_cannot_be_read():
 def test_without_the_sdk_the_command_says_which_extra_to_install():
     probe = (
         "import sys; sys.modules['mcp'] = None; sys.argv = ['agentcli', 'mcp', '--user', 'sarah']\n"
-        "from agentcli.cli import main; main()"
+        "from agentcli.cli import main; sys.exit(main())"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert (out.returncode, out.stdout) == (2, "")
