@@ -89,6 +89,17 @@ def test_main_returns_the_status_of_an_exit(cli):
     assert cli("--version").exit_code == 0
 
 
+def test_the_readme_example_of_main_with_an_env(agentcli_home):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    [example] = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "Env(" in b]
+    done: dict = {}
+    exec(example, done)
+    assert (done["status"], done["out"].getvalue()) == (0, "[]\n")
+
+
 # -- the installed console script ----------------------------------------------------
 def script(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([AGENTCLI, *args], capture_output=True, timeout=60, **kwargs)
