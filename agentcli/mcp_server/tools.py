@@ -19,7 +19,7 @@ from ..core.errors import AgentCliError, DuplicateMemoryError, NotFoundError, St
 from ..core.protocols import Store
 from ..core.records import Memory
 from ..core.tools import ToolError
-from ..services.liveness import owner_alive
+from ..services.liveness import sweep_interrupted
 from ..services.memory_edit import forget, remember, revise
 from ..services.recall import CHARS_PER_TOKEN, page_memories, select_memories
 from ..services.serialize import memory_json, search_hit_json, session_document
@@ -201,7 +201,7 @@ class MemoryTools:
     def get_session(self, user_id: str, args: Arguments) -> dict[str, Any]:
         session_id = args.text("session_id") or ""
         last_runs = args.integer("last_runs") or DEFAULT_LAST_RUNS
-        self.store.mark_interrupted(owner_alive)
+        sweep_interrupted(self.store)
         found = self.store.get_session(user_id, session_id)
         if found is None:
             raise ToolError(f"session {session_id!r} not found")
