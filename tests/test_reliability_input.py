@@ -14,7 +14,7 @@ from chat_server import Text
 from reliability_model import scripted
 
 from agentcli import Agent, OpenAIChat
-from agentcli.adapters.sqlite import SqliteDb
+from agentcli.adapters.sqlite import SCHEMA_VERSION, SqliteDb
 from agentcli.core.errors import SchemaTooNewError, StoreError, UsageError
 
 AGENTCLI = str(Path(sys.executable).with_name("agentcli"))
@@ -238,7 +238,7 @@ def test_a_newer_database_through_the_cli(cli, server, tmp_path):
     assert (out.exit_code, out.stderr) == (
         1,
         f"agentcli: error: database {target} has schema version 7, newer than this agentcli "
-        "understands (1); upgrade agentcli. The file was not changed.\n",
+        f"understands ({SCHEMA_VERSION}); upgrade agentcli. The file was not changed.\n",
     )
     assert (digest(target), files_in(tmp_path), server.requests) == (before, ["future.db"], [])
 
