@@ -4,6 +4,11 @@ It speaks enough of the protocol for the real ``openai`` SDK: JSON and
 streamed (SSE) answers, tool calls (streamed in fragments), usage, and
 injected failures. Each request takes the next scripted step; with none left
 it answers with ``default(request)``, which echoes the last user message.
+A request is recorded as a :class:`~scripted_model.Request`: its JSON body,
+and the ``purpose`` ``OpenAIChat`` sent in the ``X-Agentcli-Purpose`` header
+(a manager call or a fold is told from a chat by it, never by its prompt).
+The answers shared with the in-process model (:class:`Text`,
+:class:`ToolCalls`) come from ``scripted_model``; the failures here are HTTP's.
 """
 
 from __future__ import annotations
@@ -17,24 +22,30 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from scripted_model import (
+    Request,
+    Text,
+    ToolCalls,
+    count_tokens,
+    echo,
+    last_user,
+    prompt_tokens,
+)
 
-@dataclass
-class Text:
-    """A text answer, streamed in ``chunk`` sized pieces."""
-
-    text: str
-    chunk: int = 8
-    finish_reason: str = "stop"
-    usage: bool = True
-    delay: float = 0.0  # seconds between streamed pieces
-
-
-@dataclass
-class ToolCalls:
-    """An answer calling tools: ``[(name, arguments)]``; arguments a dict or raw string."""
-
-    calls: list[tuple[str, Any]]
-    text: str = ""
+__all__ = [
+    "ChatServer",
+    "Drop",
+    "Error",
+    "Hang",
+    "Raw",
+    "Request",
+    "Text",
+    "ToolCalls",
+    "count_tokens",
+    "echo",
+    "last_user",
+    "prompt_tokens",
+]
 
 
 @dataclass
@@ -73,42 +84,24 @@ class Raw:
 
 
 Step = Text | ToolCalls | Error | Drop | Hang | Raw
+Responder = Callable[[Request], Step]
 
-
-def count_tokens(text: str) -> int:
-    return max(1, len(text) // 4) if text else 0
-
-
-def prompt_tokens(request: dict[str, Any]) -> int:
-    total = 0
-    for message in request.get("messages", []):
-        total += count_tokens(message.get("content") or "")
-        for call in message.get("tool_calls") or []:
-            total += count_tokens(call["function"]["arguments"])
-    return total
-
-
-def last_user(request: dict[str, Any]) -> str:
-    for message in reversed(request.get("messages", [])):
-        if message.get("role") == "user":
-            return message.get("content") or ""
-    return ""
-
-
-def echo(request: dict[str, Any]) -> Step:
-    return Text(f"echo: {last_user(request)}")
+# The header OpenAIChat sends the purpose of each call in ("chat", "memory", "summary").
+PURPOSE_HEADER = "x-agentcli-purpose"
 
 
 class ChatServer:
     """``chunked``: streamed answers use chunked transfer encoding, as most real
     servers do, so a dropped stream is a protocol error rather than an early end."""
 
-    def __init__(self, default: Callable[[dict[str, Any]], Step] = echo, *, chunked: bool = False):
+    def __init__(self, default: Responder = echo, *, chunked: bool = False):
         self.default = default
         self.chunked = chunked
-        self.requests: list[dict[str, Any]] = []
+        # Each request's body, with its ``purpose`` (from the purpose header, else
+        # "chat"), and its headers at the same index.
+        self.requests: list[Request] = []
         self.headers: list[dict[str, str]] = []
-        self._steps: list[Step | Callable[[dict[str, Any]], Step]] = []
+        self._steps: list[Step | Responder] = []
         self._lock = threading.Lock()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._http.daemon_threads = True
@@ -135,7 +128,7 @@ class ChatServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def script(self, *steps: Step | Callable[[dict[str, Any]], Step]) -> None:
+    def script(self, *steps: Step | Responder) -> None:
         with self._lock:
             self._steps.extend(steps)
 
@@ -143,9 +136,17 @@ class ChatServer:
         with self._lock:
             return len(self._steps)
 
-    def _next(self, request: dict[str, Any]) -> Step:
+    def purposes(self) -> list[str]:
+        """The purpose of each request so far, in order."""
+        with self._lock:
+            return [r.purpose for r in self.requests]
+
+    def _next(self, body: dict[str, Any], headers: dict[str, str]) -> Step:
+        purpose = {k.lower(): v for k, v in headers.items()}.get(PURPOSE_HEADER, "chat")
+        request = Request(body, purpose)
         with self._lock:
             self.requests.append(request)
+            self.headers.append(headers)
             step = self._steps.pop(0) if self._steps else self.default
         return step(request) if callable(step) else step
 
@@ -176,9 +177,7 @@ class ChatServer:
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._json(404, {"error": {"message": "not found"}})
                     return
-                with server._lock:
-                    server.headers.append(dict(self.headers))
-                step = server._next(body)
+                step = server._next(body, dict(self.headers))
                 try:
                     self._answer(body, step)
                 except (BrokenPipeError, ConnectionResetError):

@@ -13,6 +13,7 @@ from agentcli import Agent, OpenAIChat, SqliteDb
 
 sys.path.insert(0, str(Path(__file__).parent))
 from chat_server import ChatServer  # noqa: E402
+from scripted_model import ScriptedModel  # noqa: E402
 
 AGENTCLI = str(Path(sys.executable).with_name("agentcli"))
 
@@ -35,6 +36,13 @@ def server(monkeypatch):
     with ChatServer() as srv:
         monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
         yield srv
+
+
+@pytest.fixture
+def scripted():
+    """The in-process scripted model: chats echoed, the manager changes nothing,
+    folds list the user messages (see tests/scripted_model.py)."""
+    return ScriptedModel()
 
 
 @pytest.fixture

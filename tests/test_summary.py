@@ -1,36 +1,18 @@
 import re
 
 import pytest
-from chat_server import Error, Text, echo
+from scripted_model import Fail, Text
 
 from agentcli import Agent
-from agentcli.services.summary import FOLD_INSTRUCTIONS, Summarizer
-
-
-def summarizing(request):
-    """The scripted model: chats are echoed; a fold answers with one bullet per user
-    message of the previous summary and of the turns it was sent."""
-    if not is_fold(request):
-        return echo(request)
-    previous, turns = request["messages"][1]["content"].split("Conversation turns")
-    said = re.findall(r"^- (.*)$", previous, re.M) + re.findall(r"^User: (.*)$", turns, re.M)
-    return Text("\n".join(f"- {m}" for m in said))
-
-
-def is_fold(request):
-    return request["messages"][0]["content"] == FOLD_INSTRUCTIONS
-
-
-def folds(server):
-    return [r for r in server.requests if is_fold(r)]
+from agentcli.services.summary import Summarizer
 
 
 def folded(request):
-    return re.findall(r"^User: (.*)$", request["messages"][1]["content"], re.M)
+    return re.findall(r"^User: (.*)$", request.messages[1]["content"], re.M)
 
 
 def history(request):
-    return [(m["role"], m["content"]) for m in request["messages"][1:]]
+    return request.pairs()
 
 
 def bullets(*numbers):
@@ -50,10 +32,9 @@ def warnings():
 
 
 @pytest.fixture
-def agent(model, db, server, warnings):
-    server.default = summarizing
+def agent(scripted, db, warnings):
     return Agent(
-        model=model,
+        model=scripted,
         db=db,
         num_history_runs=3,
         enable_session_summaries=True,
@@ -67,50 +48,59 @@ def chat(agent, numbers, user="u"):
         agent.run(f"m{i}", user_id=user, session_id="s")
 
 
-def test_run_13_carries_the_summary_and_exactly_the_runs_after_it(agent, server):
+def test_run_13_carries_the_summary_and_exactly_the_runs_after_it(agent, scripted):
     chat(agent, range(1, 14))
-    request = server.requests[-1]
-    assert request["messages"][0]["content"].endswith("\n\n" + bullets(*range(1, 10)))
+    request = scripted.calls("chat")[-1]
+    assert request.system.endswith("\n\n" + bullets(*range(1, 10)))
     assert history(request) == turns(10, 11, 12) + [("user", "m13")]
 
 
-def test_the_summary_was_built_from_the_runs_the_model_was_sent(agent, server):
+def test_the_summary_was_built_from_the_runs_the_model_was_sent(agent, scripted):
     chat(agent, range(1, 13))
-    assert [folded(r) for r in folds(server)] == [
+    assert [folded(r) for r in scripted.calls("summary")] == [
         ["m1", "m2", "m3"],
         ["m4", "m5", "m6"],
         ["m7", "m8", "m9"],
     ]
 
 
-def test_a_fold_carries_the_previous_summary_and_only_the_new_runs(agent, server):
+def test_a_fold_is_one_whole_call_without_tools_after_the_reply(agent, scripted):
+    chat(agent, range(1, 7))
+    assert [r.purpose for r in scripted.requests[-2:]] == ["chat", "summary"]
+    [fold] = scripted.calls("summary")
+    assert (fold.stream, fold.tools) == (False, None)
+
+
+def test_a_fold_carries_the_previous_summary_and_only_the_new_runs(agent, scripted):
     chat(agent, range(1, 10))
-    prompt = folds(server)[1]["messages"][1]["content"]
-    assert prompt.startswith("Previous summary:\n" + bullets(1, 2, 3) + "\n\n")
-    assert folded(folds(server)[1]) == ["m4", "m5", "m6"]
+    second = scripted.calls("summary")[1]
+    assert second.messages[1]["content"].startswith(
+        "Previous summary:\n" + bullets(1, 2, 3) + "\n\n"
+    )
+    assert folded(second) == ["m4", "m5", "m6"]
 
 
-def test_folds_wait_for_a_batch_then_leave_exactly_the_window(agent, server):
+def test_folds_wait_for_a_batch_then_leave_exactly_the_window(agent, scripted):
     chat(agent, range(1, 6))
-    assert folds(server) == []
+    assert scripted.calls("summary") == []
     chat(agent, [6, 7])
-    assert history(server.requests[-1]) == turns(4, 5, 6) + [("user", "m7")]
+    assert history(scripted.calls("chat")[-1]) == turns(4, 5, 6) + [("user", "m7")]
 
 
-def test_a_failing_fold_leaves_the_session_usable_and_folds_later(agent, server, db, warnings):
+def test_a_failing_fold_leaves_the_session_usable_and_folds_later(agent, scripted, db, warnings):
     chat(agent, range(1, 6))
-    server.script(summarizing, Error(400, "no summaries today"))
+    scripted.script(Fail("no summaries today"), purpose="summary")
     chat(agent, [6, 7])
-    assert len(warnings) == 1 and warnings[0].startswith("summary failed: model call to")
-    assert history(server.requests[-2]) == turns(*range(1, 7)) + [("user", "m7")]
-    assert folded(server.requests[-1]) == ["m1", "m2", "m3", "m4"]
+    assert warnings == ["summary failed: no summaries today"]
+    assert history(scripted.calls("chat")[-1]) == turns(*range(1, 7)) + [("user", "m7")]
+    assert folded(scripted.calls("summary")[-1]) == ["m1", "m2", "m3", "m4"]
     chat(agent, [8])
-    assert history(server.requests[-1]) == turns(5, 6, 7) + [("user", "m8")]
-    calls = db.execute("SELECT purpose, status FROM model_calls ORDER BY id").fetchall()
-    assert calls == [("summary", "error"), ("summary", "completed")]
+    assert history(scripted.calls("chat")[-1]) == turns(5, 6, 7) + [("user", "m8")]
+    calls = db.execute("SELECT purpose, status, error FROM model_calls ORDER BY id").fetchall()
+    assert calls == [("summary", "error", "no summaries today"), ("summary", "completed", None)]
 
 
-def test_fold_tokens_are_recorded_against_the_run_that_triggered_it(agent, server, db):
+def test_fold_tokens_are_recorded_against_the_run_that_triggered_it(agent, db):
     chat(agent, range(1, 7))
     sixth = db.execute("SELECT id FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0]
     row = db.execute("SELECT run_pk, status, model, input_tokens, output_tokens FROM model_calls")
@@ -119,47 +109,47 @@ def test_fold_tokens_are_recorded_against_the_run_that_triggered_it(agent, serve
     assert tokens_in > 0 and tokens_out == len(bullets(1, 2, 3)) // 4
 
 
-def test_an_empty_summary_is_a_failed_fold(agent, server, db, warnings):
+@pytest.mark.parametrize("empty", ["", " \n "], ids=["empty", "blank"])
+def test_an_empty_summary_is_a_failed_fold(agent, scripted, db, warnings, empty):
     chat(agent, range(1, 6))
-    server.script(summarizing, Text(""))
+    scripted.script(Text(empty), purpose="summary")
     chat(agent, [6])
     assert warnings == ["summary failed: the model answered with an empty summary"]
     assert db.summary_state(1).summary is None
 
 
-def test_verbatim_runs_stay_capped_when_every_fold_fails(agent, server, warnings):
-    server.default = lambda r: Error(400) if is_fold(r) else echo(r)
+def test_verbatim_runs_stay_capped_when_every_fold_fails(agent, scripted, warnings):
+    scripted.default["summary"] = lambda request: Fail()
     chat(agent, range(1, 13))
-    assert history(server.requests[-2]) == turns(*range(3, 12)) + [("user", "m12")]
+    assert history(scripted.calls("chat")[-1]) == turns(*range(3, 12)) + [("user", "m12")]
     assert len(warnings) == 7
 
 
-def test_switched_on_in_a_long_session_folds_in_bounded_chunks(model, db, server, agent):
-    chat(Agent(model=model, db=db), range(1, 31))
+def test_switched_on_in_a_long_session_folds_in_bounded_chunks(scripted, db, agent):
+    chat(Agent(model=scripted, db=db), range(1, 31))
     chat(agent, [31])
-    assert len(history(server.requests[30])) == 2 * 9 + 1
-    assert [folded(r) for r in folds(server)] == [
+    assert len(history(scripted.calls("chat")[30])) == 2 * 9 + 1
+    assert [folded(r) for r in scripted.calls("summary")] == [
         [f"m{i}" for i in range(1, 21)],
         [f"m{i}" for i in range(21, 29)],
     ]
 
 
-def test_summaries_never_reach_another_users_session(agent, server):
+def test_summaries_never_reach_another_users_session(agent, scripted):
     chat(agent, range(1, 7), user="sarah")
     chat(agent, [1], user="bob")
-    assert (
-        "Summary of the earlier conversation" not in server.requests[-1]["messages"][0]["content"]
+    assert "Summary of the earlier conversation" not in scripted.calls("chat")[-1].system
+
+
+def test_no_folds_when_history_is_off(scripted, db):
+    agent = Agent(
+        model=scripted, db=db, add_history_to_context=False, enable_session_summaries=True
     )
-
-
-def test_no_folds_when_history_is_off(model, db, server):
-    agent = Agent(model=model, db=db, add_history_to_context=False, enable_session_summaries=True)
-    server.default = summarizing
     chat(agent, range(1, 12))
-    assert folds(server) == []
+    assert scripted.calls("summary") == []
 
 
-def test_summarize_session_folds_every_completed_run(agent, server, db):
+def test_summarize_session_folds_every_completed_run(agent, scripted, db):
     chat(agent, range(1, 5))
     result = agent.summarize_session(user_id="u", session_id="s")
     last = db.execute("SELECT run_id FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0]
@@ -170,7 +160,25 @@ def test_summarize_session_folds_every_completed_run(agent, server, db):
     )
     assert agent.get_session_summary(user_id="u", session_id="s") == bullets(1, 2, 3, 4)
     chat(agent, [5])
-    assert history(server.requests[-1]) == [("user", "m5")]
+    assert history(scripted.calls("chat")[-1]) == [("user", "m5")]
+
+
+def test_summary_model_is_used_for_folds(scripted, db):
+    from scripted_model import ScriptedModel
+
+    folder = ScriptedModel("summary-model")
+    agent = Agent(
+        model=scripted,
+        db=db,
+        enable_session_summaries=True,
+        summary_model=folder,
+        num_history_runs=1,
+        summary_batch_runs=1,
+    )
+    chat(agent, [1, 2])
+    assert {r.purpose for r in scripted.requests} == {"chat"}
+    assert [r.purpose for r in folder.requests] == ["summary"]
+    assert db.execute("SELECT model FROM model_calls").fetchall() == [("summary-model",)]
 
 
 def test_window_reads_the_stored_summary_not_the_stale_session(agent, db):
@@ -199,13 +207,13 @@ def test_a_fold_never_passes_a_run_still_running(db):
     assert db.runs_to_fold(session.pk, after_pk=None, keep=1, limit=10) == pks[:2]
 
 
-def test_a_fold_reads_long_messages_cut(model, db, server):
-    server.default = summarizing
+def test_a_fold_reads_long_messages_cut(scripted, db):
     session = db.ensure_session("u", "s")
     run = db.start_run(session, "x" * 10_000, "m", "o")
     db.finish_run(run.pk, status="completed")
-    Summarizer(db, model=model, batch_runs=1).summarize("u", "s")
-    assert "User: " + "x" * 4000 + " […cut]\n" in folds(server)[0]["messages"][1]["content"]
+    Summarizer(db, model=scripted, batch_runs=1).summarize("u", "s")
+    [fold] = scripted.calls("summary")
+    assert "User: " + "x" * 4000 + " […cut]\n" in fold.messages[1]["content"]
 
 
 def test_fold_queries_use_the_index(db):

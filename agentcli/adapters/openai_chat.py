@@ -31,6 +31,10 @@ SETUP_HINT = (
 )
 # Servers that need no key still get a bearer token; this is what they receive.
 NO_KEY = "no-key"
+# Every request says why it was made ("chat", "memory" or "summary") in this
+# header: a gateway or a log can tell the memory manager's and the summary
+# folds' calls from a person's; servers ignore headers they do not know.
+PURPOSE_HEADER = "X-Agentcli-Purpose"
 
 
 class _StreamCut(Exception):
@@ -126,8 +130,8 @@ class OpenAIChat:
     ) -> ModelResponse:
         """One model call, retried on transient failures before any text arrived.
 
-        ``purpose`` (chat, memory or summary) says why the services call; this
-        client sends the same request for each."""
+        ``purpose`` (chat, memory or summary) says why the services call; it
+        travels in the ``X-Agentcli-Purpose`` header, the body is the same."""
         import openai
 
         stream = self.stream if stream is None else stream
@@ -139,8 +143,8 @@ class OpenAIChat:
             forward = _collector(emitted, on_text)
             try:
                 if stream:
-                    return self._stream(messages, tools, forward)
-                return self._once(messages, tools)
+                    return self._stream(messages, tools, forward, purpose)
+                return self._once(messages, tools, purpose)
             except openai.APIStatusError as exc:
                 transient = exc.status_code == 429 or exc.status_code >= 500
                 cause = f"HTTP {exc.status_code} {_status_text(exc)}"
@@ -192,7 +196,7 @@ class OpenAIChat:
             kwargs["max_tokens"] = self.max_tokens
         return kwargs
 
-    def _post(self, body: dict[str, Any], *, stream: bool = True) -> Any:
+    def _post(self, body: dict[str, Any], *, purpose: str, stream: bool = True) -> Any:
         """POST /chat/completions with a body that is plain JSON already.
 
         The same call as ``chat.completions.create`` without its per-call
@@ -209,14 +213,15 @@ class OpenAIChat:
             "/chat/completions",
             body=body,
             cast_to=object,
+            options={"headers": {PURPOSE_HEADER: purpose}},
             stream=stream,
             stream_cls=Stream[ChatCompletionChunk],
         )
 
     def _once(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, purpose: str
     ) -> ModelResponse:
-        resp = _fields(self._post(self._request(messages, tools), stream=False))
+        resp = _fields(self._post(self._request(messages, tools), purpose=purpose, stream=False))
         if not getattr(resp, "choices", None):
             raise ModelError(f"model call to {self.endpoint} failed: the response has no choices")
         choice = resp.choices[0]
@@ -244,12 +249,14 @@ class OpenAIChat:
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]] | None,
         forward: Callable[[str], None],
+        purpose: str,
     ) -> ModelResponse:
         request = self._request(messages, tools)
-        stream = self._post({**request, "stream": True, "stream_options": {"include_usage": True}})
+        body = {**request, "stream": True, "stream_options": {"include_usage": True}}
+        stream = self._post(body, purpose=purpose)
         parts: list[str] = []
         slots: dict[int, dict[str, str]] = {}
-        usage = Usage()
+        usage = Usage(calls=1)  # a server that reports no usage still answered one call
         finish = model = None
         chunks = choices = 0
         try:
