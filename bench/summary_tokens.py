@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from chat_server import ChatServer, Text, last_user, prompt_tokens  # noqa: E402
+from chat_server import ChatServer, Request, Text, last_user, prompt_tokens  # noqa: E402
 
 from agentcli import Agent, OpenAIChat, SqliteDb  # noqa: E402
-from agentcli.services.summary import FOLD_INSTRUCTIONS, SUMMARY_WORDS  # noqa: E402
+from agentcli.services.summary import SUMMARY_WORDS  # noqa: E402
 
 TOPICS = ["the Lisbon trip", "the garden shed", "the quarterly report", "Maya's birthday"]
 CHECKPOINTS = (10, 20, 50, 100, 150, 200)
@@ -82,8 +82,8 @@ def without_nagle(server: ChatServer) -> ChatServer:
     return server
 
 
-def answer(request: dict) -> Text:
-    if request["messages"][0]["content"] == FOLD_INSTRUCTIONS:
+def answer(request: Request) -> Text:
+    if request.purpose == "summary":  # from the X-Agentcli-Purpose header
         return fold(request)
     return reply(request)
 
@@ -100,7 +100,7 @@ def measure(
         agent.run(user_message(i), user_id="bench", session_id=session)
     folds = 0
     for request in server.requests:
-        if request["messages"][0]["content"] == FOLD_INSTRUCTIONS:
+        if request.purpose == "summary":
             folds += prompt_tokens(request)
         else:
             chats.append(prompt_tokens(request))

@@ -13,15 +13,14 @@ from pathlib import Path
 import pytest
 from reliability_model import (
     LATEST,
-    folded,
     history_users,
-    kind,
     listed,
     memory_lines,
     scripted,
     summary_lines,
     turn,
 )
+from scripted_model import folded
 
 from agentcli.adapters.sqlite import SqliteDb
 
@@ -198,14 +197,15 @@ def test_8_processes_x_25_runs_with_memory_and_summaries(server, agentcli_home):
     def owner(tag: str | None) -> str | None:
         return expected[tag][0] if tag else None
 
+    assert {r.purpose for r in server.requests} == {"chat", "memory", "summary"}
     for request in server.requests:
-        if kind(request) == "chat":
+        if request.purpose == "chat":
             users, summary = history_users(request), summary_lines(request)
             thread = expected[users[-1]]
             assert {expected[t] for t in users + summary} == {thread}
             assert not set(summary) & set(users)
             assert {owner(tag_of(m)) for m in memory_lines(request)} <= {thread[0], None}
-        elif kind(request) == "manager":
+        elif request.purpose == "memory":
             user = expected[turn(request)][0]
             assert {owner(tag_of(m)) for m in listed(request).values()} <= {user, None}
         else:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 from chat_server import ChatServer, Hang, Text, ToolCalls, last_user
-from reliability_model import LATEST, kind, listed, scripted
+from reliability_model import LATEST, listed, manager, scripted
+from scripted_model import ScriptedModel
 
-from agentcli import Agent, OpenAIChat, SqliteDb
+from agentcli import Agent, SqliteDb
 
 AGENTCLI = str(Path(sys.executable).with_name("agentcli"))
 WORKER = str(Path(__file__).with_name("reliability_worker.py"))
@@ -53,11 +54,11 @@ def kill(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def earlier(server, agentcli_home):
+def earlier(agentcli_home):
     """Three completed runs in alice's session and one of bob's, then the file's state."""
     path = agentcli_home / "agentcli.db"
     db = SqliteDb(path)
-    agent = Agent(model=OpenAIChat("m", base_url=server.url), db=db)
+    agent = Agent(model=ScriptedModel("m"), db=db)
     for text in ("one", "two", "three"):
         agent.run(text, user_id="alice", session_id="s")
     agent.run("bob's", user_id="bob", session_id="s")
@@ -75,15 +76,16 @@ def chat(*args: str, env: dict | None = None) -> subprocess.Popen:
     )
 
 
-def next_start(server, path: Path, **settings) -> None:
-    """Another process starts a run in alice's session: the sweep happens there."""
+def next_start(path: Path, **settings) -> ScriptedModel:
+    """Another process starts a run in alice's session: the sweep happens there.
+    Returns the model it asked (with the manager of the reliability tests)."""
+    model = ScriptedModel("m", memory=manager)
     db = SqliteDb(path)
     try:
-        Agent(model=OpenAIChat("m", base_url=server.url), db=db, **settings).run(
-            "after", user_id="alice", session_id="s"
-        )
+        Agent(model=model, db=db, **settings).run("after", user_id="alice", session_id="s")
     finally:
         db.close()
+    return model
 
 
 @pytest.mark.slow
@@ -101,12 +103,12 @@ def test_sigkill_while_a_reply_streams(server, earlier):
         ("running", None, 0, "user", "the doomed one")
     ]
 
-    next_start(server, path)
+    model = next_start(path)
     doomed = [row for row in snapshot(path) if row[0] == after_kill[-1][0]]
     assert [row[1:] for row in doomed] == [
         ("interrupted", "the process running it ended", 0, "user", "the doomed one")
     ]
-    sent = [m["content"] for m in server.requests[-1]["messages"][1:]]
+    sent = [content for _, content in model.requests[-1].pairs()]
     assert sent == ["one", "echo: one", "two", "echo: two", "three", "echo: three", "after"]
 
 
@@ -115,11 +117,11 @@ def test_sigkill_while_waiting_for_the_model(server, earlier):
     path, before = earlier
     server.script(Hang(30))
     proc = chat("-u", "alice", "-s", "s", "no answer yet")
-    wait_for(lambda: len(server.requests) == 5)  # the doomed request has arrived
+    wait_for(lambda: len(server.requests) == 1)  # the doomed request has arrived
     kill(proc)
 
     assert integrity(path) == [("ok",)]
-    next_start(server, path)
+    next_start(path)
     rows = snapshot(path)
     assert rows[: len(before)] == before
     assert [row[1:] for row in rows[len(before) : len(before) + 1]] == [
@@ -130,7 +132,7 @@ def test_sigkill_while_waiting_for_the_model(server, earlier):
 KILLS = 12
 # What each kill waits for, in turn: a random moment; the next run's reply
 # streaming; the memory manager's call in flight; a summary fold in flight.
-MOMENTS = ["random", "reply", "manager", "fold"]
+MOMENTS = ["random", "reply", "memory", "summary"]
 
 
 def settled(rows: list[tuple]) -> list[tuple]:
@@ -161,15 +163,15 @@ def test_repeated_kills_at_random_moments_lose_nothing(agentcli_home, monkeypatc
     next run's reply streams, while a memory manager call is in flight, and
     while a fold is in flight.
     """
-    hold: dict[str, str | None] = {"kind": None}
+    hold: dict[str, str | None] = {"purpose": None}
     held: list[str] = []
 
     def model(request):
-        if kind(request) == hold["kind"]:
-            held.append(hold["kind"])
-            hold["kind"] = None
+        if request.purpose == hold["purpose"]:
+            held.append(hold["purpose"])
+            hold["purpose"] = None
             return Hang(30)
-        if kind(request) == "chat":
+        if request.purpose == "chat":
             return Text(f"echo: {last_user(request)}", chunk=2, delay=0.005)
         return scripted(request)
 
@@ -203,7 +205,7 @@ def test_repeated_kills_at_random_moments_lose_nothing(agentcli_home, monkeypatc
             elif moment == "reply":
                 wait_for(asked(server, f"k{round_no} r{count}"))
             else:
-                hold["kind"] = moment
+                hold["purpose"] = moment
                 wait_for(grown(held, len(held) + 1))
             kill(proc)
             assert integrity(path) == [("ok",)]
@@ -216,8 +218,8 @@ def test_repeated_kills_at_random_moments_lose_nothing(agentcli_home, monkeypatc
             assert {m[0] for m in before["memories"]} <= {m[0] for m in after["memories"]}
             assert through(path) >= folded_through
 
-        next_start(server, path, update_memory_on_run=True, **AGENT_FOLDING)
-    assert held == ["manager", "fold"] * (KILLS // len(MOMENTS))
+    next_start(path, update_memory_on_run=True, **AGENT_FOLDING)
+    assert held == ["memory", "summary"] * (KILLS // len(MOMENTS))
 
     state = everything(path)
     runs: dict[str, list[tuple]] = {}
@@ -297,11 +299,11 @@ def summary_of(path: Path, user: str = "alice", session: str = "s") -> str | Non
 def remembered(server, agentcli_home):
     """Alice's session of three runs, her memories (one per run, from the automatic
     manager) and a summary; one run of bob's; then the file's state."""
-    server.default = scripted
+    server.default = scripted  # for the processes the tests start
     path = agentcli_home / "agentcli.db"
     db = SqliteDb(path)
     db.add_memory("alice", f"{LATEST}none yet.", actor="user")
-    model = OpenAIChat("m", base_url=server.url)
+    model = ScriptedModel("m", memory=manager)
     agent = Agent(model=model, db=db, update_memory_on_run=True, **AGENT_FOLDING)
     for text in ("one", "two", "three"):
         agent.run(text, user_id="alice", session_id="s")
@@ -324,7 +326,7 @@ def killed_in_flight(server, which: str, *args: str, env: dict) -> None:
     seen = len(server.requests)
     proc = chat(*args, env=env)
     wait_for(lambda: len(server.requests) == seen + 2)
-    assert kind(server.requests[-1]) == which
+    assert server.requests[-1].purpose == which
     kill(proc)
 
 
@@ -333,7 +335,7 @@ def test_sigkill_while_the_memory_manager_is_asked(server, remembered):
     path, before = remembered
     server.script(scripted, Hang(30))  # the reply comes; the manager's call never returns
     args = ("--memory", "automatic", "-u", "alice", "-s", "s", "doomed")
-    killed_in_flight(server, "manager", *args, env=FOLDING)
+    killed_in_flight(server, "memory", *args, env=FOLDING)
 
     assert integrity(path) == [("ok",)]
     new = added(before, everything(path))
@@ -349,7 +351,7 @@ def test_sigkill_while_the_memory_manager_is_asked(server, remembered):
         "summaries": [],
     }
 
-    next_start(server, path, update_memory_on_run=True, **AGENT_FOLDING)
+    next_start(path, update_memory_on_run=True, **AGENT_FOLDING)
     memories = [m[2] for m in everything(path)["memories"] if m[1] == "alice"]
     assert memories[-1] == "Fact from after."
     assert memories[0] == f"{LATEST}after."
@@ -375,8 +377,8 @@ def test_sigkill_while_an_agentic_tool_round_is_in_flight(server, remembered):
         (memory_id, "alice", "add", None, "Alice keeps bees.", "agent", run_id)
     ]
 
-    next_start(server, path, enable_agentic_memory=True, **AGENT_FOLDING)
-    request = server.requests[-2]  # the next run's chat (its fold follows)
+    model = next_start(path, enable_agentic_memory=True, **AGENT_FOLDING)
+    request = model.calls("chat")[-1]  # the next run's chat
     assert listed(request)[memory_id] == "Alice keeps bees."
     users = [m["content"] for m in request["messages"] if m["role"] == "user"]
     assert users == ["two", "three", "after"]  # the killed run stays out
@@ -393,7 +395,7 @@ def test_sigkill_during_a_summary_fold(server, remembered):
     path, before = remembered
     server.script(scripted, Hang(30))  # the reply comes; the fold's call never returns
     args = ("--memory", "off", "-u", "alice", "-s", "s", "doomed")
-    killed_in_flight(server, "fold", *args, env=FOLDING)
+    killed_in_flight(server, "summary", *args, env=FOLDING)
 
     assert integrity(path) == [("ok",)]
     new = added(before, everything(path))
@@ -404,7 +406,7 @@ def test_sigkill_during_a_summary_fold(server, remembered):
     assert new["summaries"] == new["model_calls"] == []
     assert everything(path)["summaries"] == before["summaries"]  # not half-stored
 
-    next_start(server, path, **AGENT_FOLDING)  # folds what the killed process did not
+    next_start(path, **AGENT_FOLDING)  # folds what the killed process did not
     assert summary_of(path) == "- one\n- two\n- three"
 
 
@@ -414,7 +416,7 @@ def test_summarize_after_a_kill_marks_the_run_and_folds_past_it(cli, server, ear
     server.default = scripted
     server.script(Hang(30))
     proc = chat("--memory", "off", "--no-summaries", "-u", "alice", "-s", "s", "doomed")
-    wait_for(lambda: len(server.requests) == 5)
+    wait_for(lambda: len(server.requests) == 1)
     kill(proc)
     db = SqliteDb(path)  # a process that was already running before the kill
     session = db.get_session("alice", "s")
@@ -431,13 +433,12 @@ def test_summarize_after_a_kill_marks_the_run_and_folds_past_it(cli, server, ear
 @pytest.mark.slow
 def test_a_long_running_process_sweeps_a_run_another_process_left_behind(server, earlier):
     path, _ = earlier
-    server.default = scripted
     db = SqliteDb(path)
-    agent = Agent(model=OpenAIChat("m", base_url=server.url), db=db, **AGENT_FOLDING)
+    agent = Agent(model=ScriptedModel("m"), db=db, **AGENT_FOLDING)
     agent.run("four", user_id="alice", session_id="s")  # this process's first run
     server.script(Hang(30))
     proc = chat("--memory", "off", "-u", "alice", "-s", "s", "doomed", env=FOLDING)
-    wait_for(lambda: len(server.requests) == 7)
+    wait_for(lambda: len(server.requests) == 1)
     kill(proc)
     for text in ("five", "six", "seven"):
         agent.run(text, user_id="alice", session_id="s")

@@ -13,13 +13,13 @@ import json
 import re
 
 import pytest
-from chat_server import Error, Text, ToolCalls, echo
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-from reliability_model import fold, kind, listed, summary_lines
+from reliability_model import listed, summary_lines
+from scripted_model import Fail, ScriptedModel, Text, ToolCalls
 
-from agentcli import Agent, OpenAIChat, SqliteDb, views
+from agentcli import Agent, SqliteDb, views
 from agentcli.core.errors import ModelError, NotFoundError
 from agentcli.services.memory_edit import forget, import_rows, remember, revise
 from agentcli.services.recall import search_memories
@@ -48,25 +48,19 @@ def owners(data) -> set[str]:
     return set(OWNER.findall(json.dumps(data, ensure_ascii=False)))
 
 
-def model(request):
-    """Chats are echoed, folds list the user messages, the manager changes nothing
-    unless a rule scripts it."""
-    return {"fold": fold, "manager": lambda r: Text("none"), "chat": echo}[kind(request)](request)
-
-
 def pairs(messages) -> list[tuple[str, str | None]]:
     return [(m["role"], m.get("content")) for m in messages]
 
 
 class Isolation(RuleBasedStateMachine):
-    server = None  # set by the test
-
     def __init__(self):
         super().__init__()
-        self.server.default = model
+        # Chats are echoed, folds list the user messages, the manager changes
+        # nothing unless a rule scripts it.
+        self.model = ScriptedModel("m")
         self.db = SqliteDb(":memory:")
         self.agent = Agent(
-            model=OpenAIChat("m", base_url=self.server.url, max_attempts=1),
+            model=self.model,
             db=self.db,
             num_history_runs=HISTORY_RUNS,
             enable_agentic_memory=True,
@@ -87,8 +81,6 @@ class Isolation(RuleBasedStateMachine):
 
     def teardown(self):
         self.db.close()
-        if self.agent.model._client is not None:  # folds keep a pooled connection open
-            self.agent.model._client.close()
 
     def message(self, user: str, what: str = "says") -> str:
         self.counter += 1
@@ -106,13 +98,13 @@ class Isolation(RuleBasedStateMachine):
     # -- a run and what it sent ------------------------------------------------------
     def chat(self, user: str, session: str, text: str):
         """Run one turn; check every request it caused; returns the result and requests."""
-        seen = len(self.server.requests)
+        seen = len(self.model.requests)
         thread = (user, session)
         runs = self.completed.get(thread, [])
         folded = self.folded.get(thread, 0)
         memories = self.own(user)
         result = self.agent.run(text, user_id=user, session_id=session)
-        sent = self.server.requests[seen:]
+        sent = self.model.requests[seen:]
         for request in sent:
             assert owners(request) <= {word(user)}
         first = sent[0]
@@ -138,7 +130,7 @@ class Isolation(RuleBasedStateMachine):
     @rule(user=st.sampled_from(USERS), session=st.sampled_from(SESSIONS))
     def failed_run(self, user, session):
         text = self.message(user)
-        self.server.script(Error(400, "refused"))
+        self.model.script(Fail("refused"))
         with pytest.raises(ModelError):
             self.agent.run(text, user_id=user, session_id=session)
         self.stored.setdefault((user, session), []).append(text)
@@ -155,7 +147,7 @@ class Isolation(RuleBasedStateMachine):
         args = {"memory_id": number} if action != "add_memory" else {}
         if action != "delete_memory":
             args["memory"] = f"{word(user)} fact {self.counter}"
-        self.server.script(ToolCalls([(action, args)]), Text(f"{word(user)} did it"))
+        self.model.script(ToolCalls([(action, args)]), Text(f"{word(user)} did it"))
         mine = self.own(user)
         _, sent = self.chat(user, session, text)
         result = sent[1]["messages"][-1]["content"]  # the tool's answer, sent back
@@ -175,9 +167,8 @@ class Isolation(RuleBasedStateMachine):
         """The memory manager, after the run, adds what it learned."""
         text = self.message(user)
         learned = f"{word(user)} learned {self.counter}"
-        self.server.script(
-            Text(f"{word(user)} ok"), ToolCalls([("add_memory", {"memory": learned})])
-        )
+        self.model.script(Text(f"{word(user)} ok"))
+        self.model.script(ToolCalls([("add_memory", {"memory": learned})]), purpose="memory")
         result, _ = self.chat(user, session, text)
         assert result.memory_changes == [f"memory added: {learned}"]
         self.added(user, learned)
@@ -226,13 +217,13 @@ class Isolation(RuleBasedStateMachine):
     @rule(user=st.sampled_from(USERS), session=st.sampled_from(SESSIONS))
     def summarize(self, user, session):
         thread = (user, session)
-        seen = len(self.server.requests)
+        seen = len(self.model.requests)
         if thread not in self.stored:
             with pytest.raises(NotFoundError):
                 self.agent.summarize_session(user_id=user, session_id=session)
             return
         found = self.agent.summarize_session(user_id=user, session_id=session)
-        for request in self.server.requests[seen:]:
+        for request in self.model.requests[seen:]:
             assert owners(request) <= {word(user)}
         self.folded[thread] = len(self.completed.get(thread, []))
         assert (found.user_id, found.session_id, found.runs) == (user, session, self.folded[thread])
@@ -327,8 +318,7 @@ class Isolation(RuleBasedStateMachine):
 
 
 @pytest.mark.slow
-def test_no_interleaving_leaks_between_users(server):
-    Isolation.server = server
+def test_no_interleaving_leaks_between_users():
     run_state_machine_as_test(
         Isolation,
         settings=settings(

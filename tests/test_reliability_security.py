@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 from chat_server import Drop, Error, ToolCalls
-from reliability_model import kind, scripted, turn
+from reliability_model import scripted, turn
 
 import agentcli.adapters.sqlite
+from agentcli import OpenAIChat
 from agentcli.adapters.sqlite import SqliteDb
 from agentcli.config import history_path
 
@@ -93,7 +94,6 @@ def test_tracebacks_never_show_local_variables():
 
 
 def test_the_model_client_and_settings_reprs_hide_the_key(monkeypatch):
-    from agentcli import OpenAIChat
     from agentcli.config import load_settings
 
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
@@ -282,15 +282,15 @@ def test_memory_and_summary_calls_never_write_or_show_the_key(cli, server, agent
         )
     assert "HTTP 401 Incorrect API key provided: ***" in outputs[5].stderr
     assert [i for i, o in enumerate(outputs) if KEY in o.stdout + o.stderr] == []
-    kinds = {kind(r) for r in server.requests}
-    assert kinds == {"chat", "manager", "fold"}
+    assert {r.purpose for r in server.requests} == {"chat", "memory", "summary"}
     assert {h["authorization"] for h in server.headers} == {f"Bearer {KEY}"}  # only there
     files = written_files(agentcli_home)
+    assert "agentcli.db" in files
     assert [name for name, data in files.items() if KEY.encode() in data] == []
 
 
 def turned(request, message: str) -> bool:
-    return kind(request) == "manager" and turn(request) == message
+    return request.purpose == "memory" and turn(request) == message
 
 
 def test_a_repl_session_writes_the_key_nowhere_and_every_file_is_private(server, agentcli_home):
@@ -327,7 +327,7 @@ def test_a_repl_session_writes_the_key_nowhere_and_every_file_is_private(server,
     child.close()
     assert child.exitstatus == 0
     assert KEY not in child.logfile_read.getvalue()
-    assert {kind(r) for r in server.requests} == {"chat", "manager", "fold"}
+    assert {r.purpose for r in server.requests} == {"chat", "memory", "summary"}
 
     files = written_files(agentcli_home)
     history = history_path("sarah")
