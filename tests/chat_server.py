@@ -105,8 +105,9 @@ class ChatServer:
         self._lock = threading.Lock()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._http.daemon_threads = True
+        # stop() waits for up to one poll interval; most tests stop a server.
         self._thread = threading.Thread(
-            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
 
     @property
