@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ __all__ = [
     "Error",
     "Hang",
     "Raw",
+    "Redirect",
     "Request",
     "Text",
     "ToolCalls",
@@ -83,7 +85,15 @@ class Raw:
     sse: bool = False
 
 
-Step = Text | ToolCalls | Error | Drop | Hang | Raw
+@dataclass
+class Redirect:
+    """Answer with a redirect to ``location``."""
+
+    location: str
+    status: int = 307
+
+
+Step = Text | ToolCalls | Error | Drop | Hang | Raw | Redirect
 Responder = Callable[[Request], Step]
 
 # The header OpenAIChat sends the purpose of each call in ("chat", "memory", "summary").
@@ -94,7 +104,13 @@ class ChatServer:
     """``chunked``: streamed answers use chunked transfer encoding, as most real
     servers do, so a dropped stream is a protocol error rather than an early end."""
 
-    def __init__(self, default: Responder = echo, *, chunked: bool = False):
+    def __init__(
+        self,
+        default: Responder = echo,
+        *,
+        chunked: bool = False,
+        tls: ssl.SSLContext | None = None,
+    ):
         self.default = default
         self.chunked = chunked
         # Each request's body, with its ``purpose`` (from the purpose header, else
@@ -105,6 +121,10 @@ class ChatServer:
         self._lock = threading.Lock()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._http.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:  # serve HTTPS with this (server side) context
+            self._http.socket = tls.wrap_socket(self._http.socket, server_side=True)
+            self.scheme = "https"
         # stop() waits for up to one poll interval; most tests stop a server.
         self._thread = threading.Thread(
             target=self._http.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
@@ -113,7 +133,7 @@ class ChatServer:
     @property
     def url(self) -> str:
         host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"{self.scheme}://{host}:{port}/v1"
 
     def start(self) -> ChatServer:
         self._thread.start()
@@ -203,6 +223,12 @@ class ChatServer:
                         {"error": {"message": step.message, "type": "server_error"}},
                         step.headers,
                     )
+                    return
+                if isinstance(step, Redirect):
+                    self.send_response(step.status)
+                    self.send_header("location", step.location)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
                     return
                 if isinstance(step, Hang):
                     time.sleep(step.seconds)

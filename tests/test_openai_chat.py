@@ -2,9 +2,11 @@
 (body, purpose header, key) and how it reads answers, streamed and whole."""
 
 import json
+import ssl
+import subprocess
 
 import pytest
-from chat_server import Drop, Error, Text, ToolCalls
+from chat_server import ChatServer, Drop, Error, Redirect, Text, ToolCalls
 
 from agentcli import OpenAIChat
 from agentcli.core.errors import ModelError, ToolsRejectedError
@@ -155,3 +157,30 @@ def test_a_variant_sends_its_own_model_and_sampling_on_the_same_client(model, se
     sent = [(r["model"], r.get("temperature"), r.get("max_tokens")) for r in server.requests]
     assert sent == [("other-model", 0.2, 50), ("test-model", None, None)]
     assert variant.client() is model.client()
+
+
+# -- plain HTTP endpoints --------------------------------------------------------------
+@pytest.fixture
+def https_server(tmp_path):
+    """A Chat Completions server behind TLS with a self-signed certificate."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    with ChatServer(tls=tls) as srv:
+        yield srv
+
+
+def test_a_plain_http_endpoint_never_follows_a_redirect_to_unverified_https(
+    chat, server, https_server
+):
+    server.default = lambda request: Redirect(f"{https_server.url}/chat/completions")
+    with pytest.raises(ModelError, match="CERTIFICATE_VERIFY_FAILED"):
+        chat.complete(HELLO)
+    assert (len(server.requests), https_server.requests) == (4, [])  # retried, never reached
