@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from agentcli.core.errors import ModelError, PartialResponseError
-from agentcli.core.protocols import Purpose
+from agentcli.core.protocols import ChatModel, Purpose
 from agentcli.core.records import Usage
 from agentcli.core.results import ModelResponse, ToolCall
 
@@ -245,6 +245,10 @@ class ScriptedModel:
         _send(answer.text, answer.chunk, answer.delay, on_text)
         usage = Usage(prompt, count_tokens(answer.text), 1) if answer.usage else Usage(calls=1)
         return ModelResponse(answer.text, [], usage, answer.finish_reason, self.id)
+
+
+def _is_a_chat_model(model: ScriptedModel) -> ChatModel:
+    return model  # mypy checks that the scripted model implements the protocol
 
 
 def _send(text: str, chunk: int, delay: float, on_text: Callable[[str], None] | None) -> None:
