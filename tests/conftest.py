@@ -45,6 +45,15 @@ def scripted():
     return ScriptedModel()
 
 
+@pytest.fixture(scope="session")
+def forks():
+    """Start agentcli processes forked from one that has imported it (tests/forkserver.py)."""
+    from forkserver import ForkServer
+
+    with ForkServer() as server:
+        yield server
+
+
 @pytest.fixture
 def db():
     store = SqliteDb(":memory:")

@@ -4,8 +4,6 @@ memory manager and summary folds running after its runs, lose and mix nothing.""
 import os
 import re
 import sqlite3
-import subprocess
-import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -24,7 +22,6 @@ from scripted_model import folded
 
 from agentcli.adapters.sqlite import SqliteDb
 
-WORKER = str(Path(__file__).with_name("reliability_worker.py"))
 RUNS = 25
 # (user, session) of each of 8 processes: four share one session, one more
 # writes another session of the same user, bob uses the same session id as
@@ -57,16 +54,12 @@ END;
 """
 
 
-def start_workers(server, home: Path, plan, runs: int) -> list[subprocess.Popen]:
+def start_workers(forks, server, home: Path, plan, runs: int) -> list:
+    """One process per (user, session) of ``plan`` (forked: see forkserver.py), each
+    running ``reliability_worker``'s ``runs`` chat invocations."""
     env = dict(os.environ, AGENTCLI_HOME=str(home), OPENAI_BASE_URL=server.url, **SETTINGS)
     return [
-        subprocess.Popen(
-            [sys.executable, WORKER, user, session, str(runs), f"w{k}"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
+        forks.spawn([user, session, str(runs), f"w{k}"], env=env, worker=True)
         for k, (user, session) in enumerate(plan)
     ]
 
@@ -89,11 +82,11 @@ def tag_of(memory: str) -> str | None:
 
 
 @pytest.mark.slow
-def test_8_processes_x_25_runs_with_memory_and_summaries(server, agentcli_home):
+def test_8_processes_x_25_runs_with_memory_and_summaries(server, forks, agentcli_home):
     server.default = scripted
     path = agentcli_home / "agentcli.db"
     prepare(path)
-    workers = start_workers(server, agentcli_home, PLAN, RUNS)
+    workers = start_workers(forks, server, agentcli_home, PLAN, RUNS)
     results = [(w.communicate(timeout=300), w.returncode) for w in workers]
 
     # Every invocation printed its reply and its two memory notices, and nothing else.

@@ -4,20 +4,16 @@ import os
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from chat_server import ChatServer, Hang, Text, ToolCalls, last_user
+from forkserver import Forked, ForkServer
 from reliability_model import LATEST, listed, manager, scripted
 from scripted_model import ScriptedModel
 
 from agentcli import Agent, SqliteDb
-
-AGENTCLI = str(Path(sys.executable).with_name("agentcli"))
-WORKER = str(Path(__file__).with_name("reliability_worker.py"))
 
 
 def snapshot(path: Path) -> list[tuple]:
@@ -47,7 +43,7 @@ def wait_for(condition, timeout: float = 30.0) -> None:
         time.sleep(0.01)
 
 
-def kill(proc: subprocess.Popen) -> None:
+def kill(proc: Forked) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
@@ -66,14 +62,9 @@ def earlier(agentcli_home):
     return path, snapshot(path)
 
 
-def chat(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [AGENTCLI, "chat", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(os.environ, **(env or {})),
-    )
+def chat(forks: ForkServer, *args: str, env: dict | None = None) -> Forked:
+    """``agentcli chat ARGS`` in a process of its own (forked: see forkserver.py)."""
+    return forks.spawn(["chat", *args], env=dict(os.environ, **(env or {})))
 
 
 def next_start(path: Path, **settings) -> ScriptedModel:
@@ -89,10 +80,10 @@ def next_start(path: Path, **settings) -> ScriptedModel:
 
 
 @pytest.mark.slow
-def test_sigkill_while_a_reply_streams(server, earlier):
+def test_sigkill_while_a_reply_streams(server, forks, earlier):
     path, before = earlier
     server.script(Text("x" * 3000, chunk=10, delay=0.01))
-    proc = chat("-u", "alice", "-s", "s", "the doomed one")
+    proc = chat(forks, "-u", "alice", "-s", "s", "the doomed one")
     assert proc.stdout.read(20) == b"x" * 20  # the reply is streaming
     kill(proc)
 
@@ -113,10 +104,10 @@ def test_sigkill_while_a_reply_streams(server, earlier):
 
 
 @pytest.mark.slow
-def test_sigkill_while_waiting_for_the_model(server, earlier):
+def test_sigkill_while_waiting_for_the_model(server, forks, earlier):
     path, before = earlier
     server.script(Hang(30))
-    proc = chat("-u", "alice", "-s", "s", "no answer yet")
+    proc = chat(forks, "-u", "alice", "-s", "s", "no answer yet")
     wait_for(lambda: len(server.requests) == 1)  # the doomed request has arrived
     kill(proc)
 
@@ -154,7 +145,7 @@ def through(path: Path) -> int:
 
 
 @pytest.mark.slow
-def test_repeated_kills_at_random_moments_lose_nothing(agentcli_home, monkeypatch):
+def test_repeated_kills_at_random_moments_lose_nothing(agentcli_home, forks):
     """A worker keeps chatting, with the automatic memory manager and summary folds
     after every run; it is killed after a random number of replies, 12 times.
 
@@ -188,13 +179,7 @@ def test_repeated_kills_at_random_moments_lose_nothing(agentcli_home, monkeypatc
         env = dict(os.environ, OPENAI_BASE_URL=server.url, AGENTCLI_MEMORY="automatic", **FOLDING)
         for round_no in range(KILLS):
             before, folded_through = everything(path), through(path)
-            proc = subprocess.Popen(
-                [sys.executable, WORKER, "alice", "s", "1000", f"k{round_no}"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-            )
+            proc = forks.spawn(["alice", "s", "1000", f"k{round_no}"], env=env, worker=True)
             count = pick.randint(1, 4)
             for i in range(count):
                 assert proc.stdout.readline() == f"echo: k{round_no} r{i}\n".encode()
@@ -320,22 +305,22 @@ def remembered(server, agentcli_home):
     return path, state
 
 
-def killed_in_flight(server, which: str, *args: str, env: dict) -> None:
+def killed_in_flight(server, forks, which: str, *args: str, env: dict) -> None:
     """Start ``agentcli chat`` and SIGKILL it once its ``which`` request has arrived
     (the server holds that request unanswered)."""
     seen = len(server.requests)
-    proc = chat(*args, env=env)
+    proc = chat(forks, *args, env=env)
     wait_for(lambda: len(server.requests) == seen + 2)
     assert server.requests[-1].purpose == which
     kill(proc)
 
 
 @pytest.mark.slow
-def test_sigkill_while_the_memory_manager_is_asked(server, remembered):
+def test_sigkill_while_the_memory_manager_is_asked(server, forks, remembered):
     path, before = remembered
     server.script(scripted, Hang(30))  # the reply comes; the manager's call never returns
     args = ("--memory", "automatic", "-u", "alice", "-s", "s", "doomed")
-    killed_in_flight(server, "memory", *args, env=FOLDING)
+    killed_in_flight(server, forks, "memory", *args, env=FOLDING)
 
     assert integrity(path) == [("ok",)]
     new = added(before, everything(path))
@@ -359,11 +344,11 @@ def test_sigkill_while_the_memory_manager_is_asked(server, remembered):
 
 
 @pytest.mark.slow
-def test_sigkill_while_an_agentic_tool_round_is_in_flight(server, remembered):
+def test_sigkill_while_an_agentic_tool_round_is_in_flight(server, forks, remembered):
     path, before = remembered
     server.script(ToolCalls([("add_memory", {"memory": "Alice keeps bees."})]), Hang(30))
     args = ("--memory", "agentic", "-u", "alice", "-s", "s", "I keep bees")
-    killed_in_flight(server, "chat", *args, env=FOLDING)
+    killed_in_flight(server, forks, "chat", *args, env=FOLDING)
 
     assert integrity(path) == [("ok",)]
     new = added(before, everything(path))
@@ -391,11 +376,11 @@ def test_sigkill_while_an_agentic_tool_round_is_in_flight(server, remembered):
 
 
 @pytest.mark.slow
-def test_sigkill_during_a_summary_fold(server, remembered):
+def test_sigkill_during_a_summary_fold(server, forks, remembered):
     path, before = remembered
     server.script(scripted, Hang(30))  # the reply comes; the fold's call never returns
     args = ("--memory", "off", "-u", "alice", "-s", "s", "doomed")
-    killed_in_flight(server, "summary", *args, env=FOLDING)
+    killed_in_flight(server, forks, "summary", *args, env=FOLDING)
 
     assert integrity(path) == [("ok",)]
     new = added(before, everything(path))
@@ -411,11 +396,11 @@ def test_sigkill_during_a_summary_fold(server, remembered):
 
 
 @pytest.mark.slow
-def test_summarize_after_a_kill_marks_the_run_and_folds_past_it(cli, server, earlier):
+def test_summarize_after_a_kill_marks_the_run_and_folds_past_it(cli, server, forks, earlier):
     path, before = earlier
     server.default = scripted
     server.script(Hang(30))
-    proc = chat("--memory", "off", "--no-summaries", "-u", "alice", "-s", "s", "doomed")
+    proc = chat(forks, "--memory", "off", "--no-summaries", "-u", "alice", "-s", "s", "doomed")
     wait_for(lambda: len(server.requests) == 1)
     kill(proc)
     db = SqliteDb(path)  # a process that was already running before the kill
@@ -431,13 +416,13 @@ def test_summarize_after_a_kill_marks_the_run_and_folds_past_it(cli, server, ear
 
 
 @pytest.mark.slow
-def test_a_long_running_process_sweeps_a_run_another_process_left_behind(server, earlier):
+def test_a_long_running_process_sweeps_a_run_another_process_left_behind(server, forks, earlier):
     path, _ = earlier
     db = SqliteDb(path)
     agent = Agent(model=ScriptedModel("m"), db=db, **AGENT_FOLDING)
     agent.run("four", user_id="alice", session_id="s")  # this process's first run
     server.script(Hang(30))
-    proc = chat("--memory", "off", "-u", "alice", "-s", "s", "doomed", env=FOLDING)
+    proc = chat(forks, "--memory", "off", "-u", "alice", "-s", "s", "doomed", env=FOLDING)
     wait_for(lambda: len(server.requests) == 1)
     kill(proc)
     for text in ("five", "six", "seven"):

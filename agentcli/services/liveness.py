@@ -30,6 +30,10 @@ def current_owner() -> str:
     return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}"
 
 
+# A forked child (a server's worker processes) is another process: it names itself.
+os.register_at_fork(after_in_child=current_owner.cache_clear)
+
+
 def owner_alive(owner: str) -> bool:
     """False only when ``owner`` names a process on this host that is gone."""
     if owner == current_owner():
