@@ -135,8 +135,12 @@ def test_sigterm_with_a_silent_model_still_exits_and_marks_the_run_interrupted(t
         )
         wait_for(lambda: stored(tmp_path))
         served.proc.send_signal(signal.SIGTERM)
-        answer = sock.recv(65536).decode()
+        sock.settimeout(15)
+        chunks = []  # headers and body may arrive in separate packets: read to the end
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
         sock.close()
+        answer = b"".join(chunks).decode()
         assert served.stop(timeout=15) == 0
     assert answer.startswith("HTTP/1.1 503")
     assert "the server stopped before the reply was complete" in answer
