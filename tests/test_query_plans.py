@@ -11,9 +11,7 @@ import re
 from chat_server import ToolCalls, echo
 
 from agentcli import Agent
-from agentcli.services.memory import MANAGER_PROMPT
 from agentcli.services.recall import select_memories
-from agentcli.services.summary import FOLD_INSTRUCTIONS
 
 # Plan steps that do not read a whole table: virtual tables (FTS5 MATCH),
 # subquery results, constant rows.
@@ -57,10 +55,9 @@ def full_scans(db, statements) -> list[tuple[str, str]]:
 def busy_model(request):
     """A model that uses every memory tool in a run's first round, and adds a
     memory when asked as the automatic manager; plain text otherwise."""
-    first = request["messages"][0]["content"]
-    if request["messages"][-1]["role"] == "tool" or first == FOLD_INSTRUCTIONS:
+    if request["messages"][-1]["role"] == "tool" or request.purpose == "summary":
         return echo(request)
-    if first == MANAGER_PROMPT:
+    if request.purpose == "memory":
         return ToolCalls([("add_memory", {"memory": "Sarah keeps notes."})])
     n = len(request["messages"])
     return ToolCalls(

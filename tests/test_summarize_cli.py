@@ -5,19 +5,17 @@ import sqlite3
 import pytest
 from chat_server import Error, Text, echo
 
-from agentcli.services.summary import FOLD_INSTRUCTIONS
-
 
 def summarizing(request):
     """Chats are echoed; a fold answers with one bullet per user message it was sent."""
-    if request["messages"][0]["content"] != FOLD_INSTRUCTIONS:
+    if request.purpose != "summary":
         return echo(request)
     said = re.findall(r"^(?:- |User: )(.*)$", request["messages"][1]["content"], re.M)
     return Text("\n".join(f"- {m}" for m in said))
 
 
 def folds(server):
-    return [r for r in server.requests if r["messages"][0]["content"] == FOLD_INSTRUCTIONS]
+    return [r for r in server.requests if r.purpose == "summary"]
 
 
 def run_ids(home):
