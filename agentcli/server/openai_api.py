@@ -26,11 +26,10 @@ from .runner import Failed, Runner, RunRequest, RunStream
 from .streaming import (
     SESSION_HEADER,
     SSE_HEADERS,
+    begin,
     completion,
     dumps,
-    failed_at_once,
     next_event,
-    opening,
     sse,
 )
 
@@ -130,14 +129,10 @@ async def chat_completions(
         raise _invalid("metadata.session_id must be a string", "invalid_session")
     session_id = check_id(given or new_session_id(), "session")
     run, usage = _run_request(payload, user_id, session_id)
-    serving = runner(request)
-    stream = serving.start(run)
+    serving, stream, seen, refused = await begin(request, run, session_id)
+    if refused is not None:
+        return refused
     headers = {SESSION_HEADER: session_id}
-    seen = await opening(stream, serving)
-    failure = failed_at_once(seen)
-    if failure is not None:
-        error, extra = run_failure(failure.error, session_id)
-        return respond(error, {**headers, **(extra or {})})
     created = int(time.time())
     if payload.stream:
         chunks = _chunks(stream, serving, seen, session_id, created, usage, run.model)

@@ -12,16 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..core.errors import RunCancelled
 from ..core.events import FollowUpDone, RunCompleted, RunStarted, event_name
 from ..services.serialize import run_json
-from .deps import acting_user, check_id, new_session_id, runner
+from .deps import acting_user, check_id, new_session_id
 from .errors import ApiError, Interrupted, body, respond, run_failure
 from .runner import Abandoned, Failed, Runner, RunRequest, RunStream
 from .streaming import (
     SESSION_HEADER,
     SSE_HEADERS,
+    begin,
     completion,
-    failed_at_once,
     next_event,
-    opening,
     sse,
 )
 
@@ -56,16 +55,11 @@ async def create_run(payload: RunBody, request: Request) -> Response:
     session_id = check_id(payload.session_id or new_session_id(), "session_id")
     if not payload.message.strip():
         return respond(ApiError(400, "the message is empty", "invalid_request_error", "empty"))
-    serving = runner(request)
-    stream = serving.start(
-        RunRequest(user_id, session_id, payload.message, payload.instructions or None)
-    )
+    run = RunRequest(user_id, session_id, payload.message, payload.instructions or None)
+    serving, stream, seen, refused = await begin(request, run, session_id)
+    if refused is not None:
+        return refused
     headers = {SESSION_HEADER: session_id}
-    seen = await opening(stream, serving)
-    failure = failed_at_once(seen)
-    if failure is not None:
-        error, extra = run_failure(failure.error, session_id)
-        return respond(error, {**headers, **(extra or {})})
     if payload.stream:
         return StreamingResponse(
             _events(stream, serving, seen, session_id),

@@ -6,7 +6,11 @@ import asyncio
 import json
 from typing import Any
 
+from fastapi.responses import Response
+
 from ..core.events import RunCompleted, RunStarted, TextDelta
+from .deps import runner as serving_runner
+from .errors import respond, run_failure
 from .runner import Failed, Runner, RunStream
 
 SESSION_HEADER = "X-Agentcli-Session"
@@ -63,3 +67,18 @@ def failed_at_once(seen: list[Any]) -> Failed | None:
 
 def streamed_text(seen: list[Any]) -> bool:
     return any(isinstance(event, TextDelta) for event in seen)
+
+
+async def begin(
+    request: Any, run: Any, session_id: str
+) -> tuple[Runner, RunStream, list[Any], Response | None]:
+    """Start a run and read up to how its reply begins. The last item is the error
+    response of a run that failed before anything could be sent, else ``None``."""
+    serving = serving_runner(request)
+    stream = serving.start(run)
+    seen = await opening(stream, serving)
+    failure = failed_at_once(seen)
+    if failure is None:
+        return serving, stream, seen, None
+    error, extra = run_failure(failure.error, session_id)
+    return serving, stream, seen, respond(error, {SESSION_HEADER: session_id, **(extra or {})})
