@@ -146,7 +146,9 @@ def test_context_window_takes_only_completed_runs(db):
     assert [[m.content for m in run] for run in window] == [["m2", "r2"], ["m4", "r4"]]
 
 
+@pytest.mark.sqlite_only("reads SQLite's EXPLAIN QUERY PLAN")
 def test_the_context_window_query_the_store_runs_uses_the_index(db):
+    """SQLite only: its query planner's words (PostgreSQL's plans are the benchmark's)."""
     session = db.ensure_session("u", "s")
     statements = []
     with db.tracer(lambda sql, params: statements.append((sql, params))):
