@@ -132,6 +132,16 @@ def db(request):
 
 
 @pytest.fixture
+def db_pg(pg_url):
+    """A PostgreSQL store, for tests of what only PostgreSQL has."""
+    from agentcli.adapters.postgres import PostgresDb
+
+    store = PostgresDb(db_url=pg_url, db_schema=PG_SCHEMA)
+    yield store
+    store.close()
+
+
+@pytest.fixture
 def sqlite_db():
     """A SQLite store, for tests of what only SQLite has (their names say what)."""
     store = SqliteDb(":memory:")

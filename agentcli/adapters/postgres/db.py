@@ -21,8 +21,9 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -155,22 +156,46 @@ class Database:
         self.reconnect_wait = reconnect_wait
         self._connect_timeout = connect_timeout
         self._local = threading.local()
-        self._pool = self._open_pool(pool_size)
+        self._configured: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
+        first = self._connect_first()
         try:
-            self._prepare()
+            self._configure(first)
+            self._prepare(first)
         except BaseException:
-            self._pool.close()
+            first.close()
             raise
+        self._pool = self._open_pool(pool_size, first)
 
     # -- connections -----------------------------------------------------------
-    def _open_pool(self, size: int) -> psycopg_pool.ConnectionPool:
-        pool = psycopg_pool.ConnectionPool(
+    def _connect_first(self) -> psycopg.Connection:
+        """The first connection, made here so that a failure says why, at once."""
+        try:
+            return psycopg.connect(self.target.conninfo, **self._connect_kwargs())
+        except psycopg.Error as exc:
+            raise self._error(exc, connecting=True) from None
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        return {
+            "autocommit": True,
+            "connect_timeout": self._connect_timeout,
+            "fallback_application_name": "agentcli",
+        }
+
+    def _open_pool(self, size: int, first: psycopg.Connection) -> psycopg_pool.ConnectionPool:
+        """A pool that starts with ``first`` and opens more connections as threads need them."""
+        handover = [first]
+
+        class Connection(psycopg.Connection):
+            @classmethod
+            def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
+                if handover:
+                    return handover.pop()
+                return super().connect(conninfo, **kwargs)
+
+        pool: psycopg_pool.ConnectionPool = psycopg_pool.ConnectionPool(
             self.target.conninfo,
-            kwargs={
-                "autocommit": True,
-                "connect_timeout": self._connect_timeout,
-                "fallback_application_name": "agentcli",
-            },
+            connection_class=Connection,
+            kwargs=self._connect_kwargs(),
             min_size=1,
             max_size=max(1, size),
             open=False,
@@ -179,14 +204,12 @@ class Database:
             timeout=self._connect_timeout,
             reconnect_timeout=max(self.reconnect_wait, 30.0),
         )
-        try:
-            pool.open(wait=True, timeout=self._connect_timeout)
-        except psycopg_pool.PoolTimeout:
-            pool.close()
-            raise self._why_not_connected() from None
+        pool.open(wait=True, timeout=self._connect_timeout)
         return pool
 
     def _configure(self, conn: psycopg.Connection) -> None:
+        if conn in self._configured:
+            return
         conn.execute(
             sql.SQL(
                 "SET search_path TO {}; SET TIME ZONE 'UTC'; SET DateStyle TO ISO; "
@@ -194,14 +217,7 @@ class Database:
             ).format(sql.Identifier(self.schema))
         )
         conn.adapters.register_loader("timestamptz", IsoTimeLoader)
-
-    def _why_not_connected(self) -> StoreError:
-        """Connect once directly to learn why the pool could not: the driver's reason."""
-        try:
-            psycopg.connect(self.target.conninfo, connect_timeout=self._connect_timeout).close()
-        except psycopg.Error as exc:
-            return self._error(exc, connecting=True)
-        return StoreError(f"cannot connect to PostgreSQL at {self.target.where}: timed out")
+        self._configured.add(conn)
 
     @contextmanager
     def _borrow(self) -> Iterator[psycopg.Connection]:
@@ -227,31 +243,32 @@ class Database:
         """One line for ``exc``, naming the server and never the password."""
         where = self.target.where
         state = getattr(exc, "sqlstate", None) or ""
-        text = _first_line(exc)
-        user = self.target.user or "(default user)"
-        if state in ("28P01", "28000") or "password authentication failed" in text:
-            message = f"PostgreSQL at {where} refused user {user!r}: {text}"
-            return StoreError(self._scrub(message))
-        if state == "3D000":
-            return StoreError(
-                self._scrub(f"PostgreSQL at {where} has no database {self.target.dbname!r}")
+        reason = _reason(_first_line(exc))
+        user = self.target.user or "(the default user)"
+        unknown_role = reason.startswith('role "') and "does not exist" in reason
+        if state.startswith("28") or unknown_role or any(s in reason for s in _AUTH_FAILURES):
+            message = f"PostgreSQL at {where} refused user {user!r}: {reason}"
+        elif state == "3D000" or (connecting and "does not exist" in reason):
+            message = (
+                f"PostgreSQL at {where} has no database {self.target.dbname!r} "
+                "(create it, or name another in the URL)"
             )
-        if state == "42501":
-            return StoreError(
-                self._scrub(
-                    f"PostgreSQL at {where}: user {user!r} lacks a privilege on schema "
-                    f"{self.schema!r}: {text}"
-                )
+        elif state == "42501":
+            message = (
+                f"PostgreSQL at {where}: user {user!r} lacks a privilege the store needs "
+                f"(schema {self.schema!r}): {reason}"
             )
-        if connecting:
-            return StoreError(self._scrub(f"cannot connect to PostgreSQL at {where}: {text}"))
-        if isinstance(exc, psycopg.OperationalError) and (
+        elif connecting:
+            message = f"cannot connect to PostgreSQL at {where}: {reason}"
+        elif isinstance(exc, psycopg.OperationalError) and (
             not state or state.startswith(("08", "57P"))
         ):
             return ConnectionLost(
-                self._scrub(f"lost the connection to PostgreSQL at {where}: {text}")
+                self._scrub(f"lost the connection to PostgreSQL at {where}: {reason}")
             )
-        return StoreError(self._scrub(f"PostgreSQL at {where}: {text}"))
+        else:
+            message = f"PostgreSQL at {where}: {reason}"
+        return StoreError(self._scrub(message))
 
     def _scrub(self, message: str) -> str:
         password = self.target.password
@@ -264,37 +281,32 @@ class Database:
         digest = hashlib.sha256(f"agentcli-migrate:{self.schema}".encode()).digest()
         return int.from_bytes(digest[:8], "big", signed=True)
 
-    def _prepare(self) -> None:
+    def _prepare(self, conn: psycopg.Connection) -> None:
         """Check the schema version; migrate under an advisory lock if behind."""
-        found = self._found_version()
-        if found == SCHEMA_VERSION:
-            return
-        self._check_not_newer(found)
-        with self._borrow() as conn:
-            try:
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key(),))
-                    found = self._found_version(conn)  # another process may have migrated
-                    self._check_not_newer(found)
-                    if found < SCHEMA_VERSION:
-                        self._migrate(conn, found)
-            except psycopg.Error as exc:
-                raise self._error(exc) from None
-
-    def _found_version(self, conn: psycopg.Connection | None = None) -> int:
-        """The schema's version; 0 when it has no agentcli tables (refused if it has others)."""
-        query = (
-            "SELECT (SELECT count(*) FROM pg_tables WHERE schemaname = %(s)s), "
-            "to_regclass(format('%%I.schema_migrations', %(s)s::text)) IS NOT NULL"
-        )
         try:
-            with self._borrow() if conn is None else nullcontext(conn) as using:
-                row = using.execute(query, {"s": self.schema}).fetchone()
-                tables, has_log = row if row is not None else (0, False)
-                if has_log:
-                    return self._logged_version(using)
+            found = self._found_version(conn)
+            if found == SCHEMA_VERSION:
+                return
+            self._check_not_newer(found)
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key(),))
+                found = self._found_version(conn)  # another process may have migrated
+                self._check_not_newer(found)
+                if found < SCHEMA_VERSION:
+                    self._migrate(conn, found)
         except psycopg.Error as exc:
             raise self._error(exc) from None
+
+    def _found_version(self, conn: psycopg.Connection) -> int:
+        """The schema's version; 0 when it has no agentcli tables (refused if it has others)."""
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM pg_tables WHERE schemaname = %(s)s), "
+            "to_regclass(format('%%I.schema_migrations', %(s)s::text)) IS NOT NULL",
+            {"s": self.schema},
+        ).fetchone()
+        tables, has_log = row if row is not None else (0, False)
+        if has_log:
+            return self._logged_version(conn)
         if tables:
             raise StoreError(
                 f"schema {self.schema!r} of PostgreSQL at {self.target.where} is not an "
@@ -402,6 +414,24 @@ class Database:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_AUTH_FAILURES = (
+    "password authentication failed",
+    "no password supplied",
+    "no pg_hba.conf entry",
+    "authentication failed",
+)
+
+
+def _reason(text: str) -> str:
+    """libpq's reason without its preamble ("connection to server at ... failed: FATAL:")."""
+    for marker in ("FATAL:", "ERROR:"):
+        if marker in text:
+            return text.rsplit(marker, 1)[1].strip()
+    if " failed: " in text:
+        return text.rsplit(" failed: ", 1)[1].strip()
+    return text
 
 
 def _first_line(exc: BaseException) -> str:

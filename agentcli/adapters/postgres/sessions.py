@@ -39,7 +39,7 @@ _MESSAGE_COLS = (
 # What ts_headline marks a match with: the same marks as the SQLite store's snippet.
 _HEADLINE = (
     "StartSel=\x01, StopSel=\x02, MaxWords=12, MinWords=4, MaxFragments=1, "
-    "ShortWord=2, FragmentDelimiter=' … '"
+    "ShortWord=0, FragmentDelimiter=' … '"
 )
 
 
