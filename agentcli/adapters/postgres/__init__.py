@@ -6,6 +6,7 @@ file never load psycopg.
 
 from __future__ import annotations
 
+from .archive import ArchiveQueries
 from .db import DEFAULT_SCHEMA, ConnectionLost, Database, utcnow
 from .memories import MemoryQueries
 from .schema import MIGRATIONS, SCHEMA_VERSION
@@ -13,7 +14,7 @@ from .sessions import SessionQueries
 from .summaries import SummaryQueries
 
 
-class PostgresDb(SessionQueries, MemoryQueries, SummaryQueries, Database):
+class PostgresDb(SessionQueries, MemoryQueries, SummaryQueries, ArchiveQueries, Database):
     """The agentcli database on a PostgreSQL server:
     ``PostgresDb(db_url="postgresql://user:pass@host:5432/dbname")``."""
 
