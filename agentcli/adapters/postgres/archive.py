@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ...core.errors import NotFoundError
 from ...core.records import (
     Memory,
     MemoryEvent,
@@ -26,7 +27,6 @@ from ...core.records import (
     SessionCopied,
     StoreInfo,
 )
-from ...core.errors import NotFoundError
 from ...core.text import normalize_memory
 from .db import Database
 
