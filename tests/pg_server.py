@@ -92,7 +92,10 @@ class Cluster:
                 "\nlisten_addresses = '127.0.0.1'\n"
                 f"port = {self.port}\n"
                 f"unix_socket_directories = '{self.socket_dir}'\n"
-                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                # No fsync: a throwaway cluster needs no safety against the machine
+                # crashing; commits are still written before they are acknowledged,
+                # so a server stopped at once (the restart tests) keeps them.
+                "fsync = off\nfull_page_writes = off\n"
                 "max_connections = 300\nshared_buffers = 128MB\n"
                 "log_min_messages = fatal\n"
             )
@@ -108,6 +111,13 @@ class Cluster:
         """Stop the server at once (every connection dropped), wait, start it again."""
         self._ctl("stop", "-m", "immediate")
         time.sleep(down_for)
+        self._ctl("start")
+
+    def stop_only(self) -> None:
+        """Stop the server at once, keeping its data (``start_again`` brings it back)."""
+        self._ctl("stop", "-m", "immediate")
+
+    def start_again(self) -> None:
         self._ctl("start")
 
     def __enter__(self) -> Cluster:

@@ -44,7 +44,6 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 # The pool reports failed reconnections as log warnings; the store reports
 # them itself, as one line, so they must not reach stderr a second time.
 logging.getLogger("psycopg").addHandler(logging.NullHandler())
-logging.getLogger("psycopg").propagate = False
 
 T = TypeVar("T")
 

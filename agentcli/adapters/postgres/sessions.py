@@ -154,7 +154,9 @@ class SessionQueries(Database):
         owner: str,
     ) -> tuple[Session, Run]:
         # Safe to repeat: a second attempt after a commit whose answer was lost
-        # finds the run by its id instead of storing the message twice.
+        # finds the run by its id instead of storing the message twice. The run's
+        # time is read after the session's row is locked, as its id is drawn: in
+        # a session, start times follow the order runs are stored in.
         now = utcnow()
         row = self.execute(
             "WITH s AS (INSERT INTO sessions (user_id, session_id, name, created_at, updated_at) "
@@ -163,11 +165,12 @@ class SessionQueries(Database):
             "name = coalesce(sessions.name, excluded.name) RETURNING "
             + _SESSION_FIELDS.format(runs="0")
             + "), r AS (INSERT INTO runs (run_id, session_pk, status, model, owner, started_at) "
-            "SELECT %(run_id)s, s.id, 'running', %(model)s, %(owner)s, %(now)s FROM s "
-            "ON CONFLICT (run_id) DO NOTHING RETURNING id), "
+            "SELECT %(run_id)s, s.id, 'running', %(model)s, %(owner)s, "
+            "date_trunc('milliseconds', clock_timestamp()) FROM s "
+            "ON CONFLICT (run_id) DO NOTHING RETURNING id, started_at), "
             "m AS (INSERT INTO messages (run_pk, seq, role, content, created_at) "
-            "SELECT r.id, 0, 'user', %(message)s, %(now)s FROM r) "
-            "SELECT s.*, r.id FROM s LEFT JOIN r ON true",
+            "SELECT r.id, 0, 'user', %(message)s, r.started_at FROM r) "
+            "SELECT s.*, r.id, r.started_at FROM s LEFT JOIN r ON true",
             {
                 "user": user_id,
                 "session": session_id,
@@ -187,7 +190,7 @@ class SessionQueries(Database):
             ).fetchone()
             assert found is not None
             return session, Run(*found)
-        run = Run(row[10], run_id, session.pk, "running", model, 0, 0, None, now, None, None)
+        run = Run(row[10], run_id, session.pk, "running", model, 0, 0, None, row[11], None, None)
         return session, run
 
     @retrying
