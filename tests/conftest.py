@@ -25,9 +25,9 @@ PG_TABLES = ["sessions", "runs", "messages", "model_calls", "memories", "memory_
 
 
 def pytest_generate_tests(metafunc):
-    """Every test using the ``db`` or ``store_target`` fixture runs on both backends,
+    """Every test using ``db``, ``store_target`` or ``fresh_store`` runs on both backends,
     except one marked ``sqlite_only`` (whose reason says why)."""
-    for name in ("db", "store_target"):
+    for name in ("db", "store_target", "fresh_store"):
         if name in metafunc.fixturenames:
             only = metafunc.definition.get_closest_marker("sqlite_only")
             metafunc.parametrize(name, ["sqlite"] if only else BACKENDS, indirect=True)
@@ -103,11 +103,16 @@ def forks():
 def pg_url(pg_server, pg_admin, monkeypatch):
     """A PostgreSQL URL whose test schema is empty, ids starting at 1; processes started
     by the test use that schema too (``AGENTCLI_DB_SCHEMA``)."""
-    pg_admin.execute(
-        f"TRUNCATE {', '.join(f'{PG_SCHEMA}.{t}' for t in PG_TABLES)} RESTART IDENTITY CASCADE"
-    )
+    empty(pg_admin)
     monkeypatch.setenv("AGENTCLI_DB_SCHEMA", PG_SCHEMA)
     return pg_server
+
+
+def empty(admin) -> None:
+    """Every table of the test schema emptied, its ids starting at 1 again."""
+    admin.execute(
+        f"TRUNCATE {', '.join(f'{PG_SCHEMA}.{t}' for t in PG_TABLES)} RESTART IDENTITY CASCADE"
+    )
 
 
 @pytest.fixture
@@ -139,6 +144,22 @@ def db_pg(pg_url):
     store = PostgresDb(db_url=pg_url, db_schema=PG_SCHEMA)
     yield store
     store.close()
+
+
+@pytest.fixture
+def fresh_store(request):
+    """A function returning a new, empty store each time it is called (one backend)."""
+    if request.param == "sqlite":
+        return lambda: SqliteDb(":memory:")
+    from agentcli.adapters.postgres import PostgresDb
+
+    url, admin = request.getfixturevalue("pg_url"), request.getfixturevalue("pg_admin")
+
+    def make():
+        empty(admin)
+        return PostgresDb(db_url=url, db_schema=PG_SCHEMA)
+
+    return make
 
 
 @pytest.fixture
