@@ -7,6 +7,7 @@ import psycopg
 import pytest
 
 from agentcli import SqliteDb
+from agentcli.adapters.sqlite import SCHEMA_VERSION
 from agentcli.core.records import Usage
 from agentcli.runtime import open_store
 
@@ -209,7 +210,7 @@ def test_info_on_sqlite(run_cli, tmp_path):
     assert done.stdout.decode() == (
         "backend:        sqlite\n"
         f"database:       {path}\n"
-        "schema version: 1\n"
+        f"schema version: {SCHEMA_VERSION}\n"
         "\n"
         "TABLE          ROWS\n"
         "sessions       1\n"

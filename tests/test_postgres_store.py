@@ -163,6 +163,14 @@ def test_a_wrong_password_is_one_line_without_it(pg_server):
     assert "hunter2" not in message and "\n" not in message
 
 
+def test_the_password_is_in_no_traceback(run_cli, pg_server):
+    url = with_password(pg_server, "hunter2-wrong")
+    done = run_cli("--traceback", "--db", url, "memories", "list")
+    err = done.stderr.decode()
+    assert done.returncode == 1 and "Traceback" in err and "StoreError" in err
+    assert "hunter2" not in err
+
+
 def test_a_missing_database_is_one_line(pg_server):
     url = pg_server.rsplit("/", 1)[0] + "/no_such_db"
     target = parse_postgres_url(url)

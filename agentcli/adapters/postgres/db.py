@@ -158,7 +158,10 @@ class Database:
         self._configured: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
         first = self._connect_first()
         try:
-            self._configure(first)
+            try:
+                self._configure(first)
+            except psycopg.Error as exc:
+                raise self._error(exc) from None
             self._prepare(first)
         except BaseException:
             first.close()

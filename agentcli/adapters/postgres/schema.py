@@ -120,7 +120,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             action text NOT NULL CHECK (action IN ('add', 'update', 'delete')),
             before text,
             after text,
-            actor text NOT NULL CHECK (actor IN ('agent', 'manager', 'user')),
+            actor text NOT NULL CHECK (actor IN ('agent', 'manager', 'user', 'mcp')),
             run_id text,
             created_at timestamptz NOT NULL
         );

@@ -413,11 +413,16 @@ def _grouped(rows: list[tuple]) -> list[list[Message]]:
 
 
 def _ellipsis(snippet: str, head: str, tail: str) -> str:
-    """An ellipsis where the snippet starts or ends inside the message, as SQLite's has
-    (``head`` and ``tail``: the message's first and last characters)."""
+    """The snippet as SQLite's reads: an ellipsis where it starts or ends inside the
+    message, the punctuation it ends on kept (``head`` and ``tail``: the message's
+    first and last characters, the same text when it is short)."""
     plain = snippet.replace("\x01", "").replace("\x02", "")
     if not plain:
         return snippet
-    before = "" if head.lstrip().startswith(plain[:50]) else "…"
-    after = "" if tail.rstrip().endswith(plain[-50:]) else "…"
-    return before + snippet + after
+    at = head.find(plain)
+    before = head[:at] if at >= 0 else "x"
+    end = tail.rfind(plain)
+    after = tail[end + len(plain) :] if end >= 0 else "x"
+    start = "…" if any(c.isalnum() for c in before) else ""
+    finish = "…" if any(c.isalnum() for c in after) else after.rstrip()
+    return start + snippet + finish
