@@ -64,8 +64,10 @@ COLUMNS = {
     "memory_events": "id, memory_id, user_id, action, before, after, actor, run_id, created_at",
 }
 SEARCH_INDEXES = {
-    "messages_search": "CREATE INDEX messages_search ON messages USING gin (search)",
-    "memories_search": "CREATE INDEX memories_search ON memories USING gin (search)",
+    "messages_search": "CREATE INDEX messages_search ON messages USING gin (search) "
+    "WITH (fastupdate = off)",
+    "memories_search": "CREATE INDEX memories_search ON memories USING gin (search) "
+    "WITH (fastupdate = off)",
 }
 
 

@@ -21,7 +21,15 @@ AGENTCLI = str(Path(sys.executable).with_name("agentcli"))
 PG_URL = os.environ.get("AGENTCLI_TEST_PG_URL")
 BACKENDS = ["sqlite", "postgres"]
 PG_SCHEMA = "agentcli_test"
-PG_TABLES = ["sessions", "runs", "messages", "model_calls", "memories", "memory_events"]
+PG_TABLES = [
+    "sessions",
+    "runs",
+    "messages",
+    "model_calls",
+    "memories",
+    "memory_events",
+    "memory_counts",
+]
 
 
 def pytest_generate_tests(metafunc):

@@ -50,6 +50,7 @@ def test_migrations_build_the_expected_schema(pg_server, schema):
     assert rows == [(1, "initial")]
     assert tables(pg_server, schema) == [
         "memories",
+        "memory_counts",
         "memory_events",
         "messages",
         "model_calls",
@@ -242,3 +243,16 @@ def test_topics_round_trip_as_lists(db_pg):
     assert db_pg.get_memory("u", memory.id).topics == ["food", "drinks"]
     assert db_pg.list_memories("u", topic="drinks") == [memory]
     assert json.loads(json.dumps(memory.topics)) == ["food", "drinks"]
+
+
+def test_each_users_memory_count_follows_every_change(db_pg):
+    counts = lambda: dict(db_pg.execute("SELECT user_id, memories FROM memory_counts").fetchall())  # noqa: E731
+    first, _ = db_pg.add_memory("sarah", "Likes tea.", actor="user")
+    db_pg.add_memory("sarah", "Likes tea!", actor="user")  # the same memory: not counted
+    db_pg.import_memories("sarah", [{"memory": "A."}, {"memory": "B."}], actor="user")
+    db_pg.add_memory("bob", "Plays chess.", actor="user")
+    assert counts() == {"sarah": 3, "bob": 1}
+    db_pg.delete_memory("sarah", first.id, actor="user")
+    db_pg.clear_memories("bob", actor="user")
+    assert counts() == {"sarah": 2, "bob": 0}
+    assert db_pg.count_memories("sarah") == 2

@@ -25,11 +25,12 @@ from ...core.text import (
 )
 from .db import Database, retrying, utcnow
 
+# Topics as text: most are "[]", which needs no JSON parsing.
 _COLS = (
-    "m.id, m.user_id, m.memory, m.topics, m.created_at, m.updated_at, "
+    "m.id, m.user_id, m.memory, m.topics::text, m.created_at, m.updated_at, "
     "m.created_session_id, m.created_run_id, m.updated_session_id, m.updated_run_id"
 )
-_CHUNK = 200  # rows read at a time by recent_memories
+_FIRST_CHUNK = 50  # rows recent_memories reads first; the next read is sized from them
 _EVENT_COLS = "id, memory_id, user_id, action, before, after, actor, run_id, created_at"
 # For each word: the ids of one user's memories matching it (stemmed), up to a
 # cap; and how many memories the user has. One round trip.
@@ -38,7 +39,8 @@ _WORD_MATCHES = (
     "AND numnode(w.q) > 0 AND m.search @@ w.q LIMIT %(cap)s) "
     "FROM (SELECT word, plainto_tsquery('english', word) AS q "
     "FROM unnest(%(words)s::text[]) AS word) w "
-    "UNION ALL SELECT NULL, array[(SELECT count(*) FROM memories WHERE user_id = %(user)s)]"
+    "UNION ALL SELECT NULL, array[coalesce("
+    "(SELECT memories FROM memory_counts WHERE user_id = %(user)s), 0)]"
 )
 
 
@@ -47,7 +49,7 @@ def _memory(row: Sequence[Any]) -> Memory:
         id=row[0],
         user_id=row[1],
         memory=row[2],
-        topics=list(row[3]) if row[3] else [],
+        topics=json.loads(row[3]) if row[3] != "[]" else [],
         created_at=row[4],
         updated_at=row[5],
         created_session_id=row[6],
@@ -111,21 +113,24 @@ class MemoryQueries(Database):
         """The newest memories whose text adds up to at most ``max_chars``, newest first,
         and whether that is all of them. Reads in chunks, only as far as they fit."""
         chosen: list[Memory] = []
-        used, offset = 0, 0
+        used, offset, chunk = 0, 0, _FIRST_CHUNK
         while True:
             rows = self.execute(
                 f"SELECT {_COLS} FROM memories m WHERE m.user_id = %s "
                 "ORDER BY m.updated_at DESC, m.id DESC LIMIT %s OFFSET %s",
-                (user_id, _CHUNK, offset),
+                (user_id, chunk, offset),
             ).fetchall()
             for row in rows:
                 used += len(row[2])
                 if used > max_chars:
                     return chosen, False
                 chosen.append(_memory(row))
-            if len(rows) < _CHUNK:
+            if len(rows) < chunk:
                 return chosen, True
-            offset += _CHUNK
+            offset += chunk
+            # Enough rows, at their average length so far, to fill what is left.
+            average = max(used / max(len(chosen), 1), 1.0)
+            chunk = int((max_chars - used) / average * 1.25) + 2
 
     @retrying
     def relevant_memories(self, user_id: str, text: str, limit: int) -> list[tuple[Memory, float]]:
