@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Agent", "AgentCliError", "OpenAIChat", "RunResult", "SqliteDb", "__version__"]
+__all__ = [
+    "Agent",
+    "AgentCliError",
+    "OpenAIChat",
+    "PostgresDb",
+    "RunResult",
+    "SqliteDb",
+    "__version__",
+]
 
 # Exported names are imported on first use, so that `import agentcli.cli` (every
 # command) does not load the agent, the model client and the store up front.
@@ -16,10 +24,12 @@ _EXPORTS = {
     "AgentCliError": ".core.errors",
     "OpenAIChat": ".adapters.openai_chat",
     "SqliteDb": ".adapters.sqlite",
+    "PostgresDb": ".adapters.postgres",
 }
 
 if TYPE_CHECKING:
     from .adapters.openai_chat import OpenAIChat
+    from .adapters.postgres import PostgresDb
     from .adapters.sqlite import SqliteDb
     from .core.errors import AgentCliError
     from .core.results import RunResult

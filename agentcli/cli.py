@@ -50,7 +50,11 @@ def root(
     ctx: typer.Context,
     db: Annotated[
         str | None,
-        typer.Option("--db", help="Database file [env: AGENTCLI_DB]", show_default=False),
+        typer.Option(
+            "--db",
+            help="Database file or PostgreSQL URL [env: AGENTCLI_DB]",
+            show_default=False,
+        ),
     ] = None,
     traceback: Annotated[
         bool, typer.Option("--traceback", help="Show the traceback of an error.")

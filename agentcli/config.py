@@ -17,6 +17,7 @@ APP_NAME = "agentcli"
 DB_FILENAME = "agentcli.db"
 CONFIG_FILENAME = "config.toml"
 MEMORY_MODES = ("agentic", "automatic", "off")
+DEFAULT_DB_SCHEMA = "agentcli"
 
 
 def _home() -> Path | None:
@@ -70,6 +71,30 @@ def db_path(override: str | os.PathLike[str] | None = None) -> Path:
     return data_dir() / DB_FILENAME
 
 
+def db_target(override: str | os.PathLike[str] | None = None) -> str:
+    """The database: ``--db``, else ``AGENTCLI_DB``, else ``db`` in the config file,
+    else the data directory's file. A file path or a PostgreSQL URL."""
+    chosen = override or os.environ.get("AGENTCLI_DB")
+    if not chosen:
+        chosen = _file_setting("db")
+    if chosen:
+        text = str(chosen)
+        return text if "://" in text else str(Path(text).expanduser())
+    return str(data_dir() / DB_FILENAME)
+
+
+def db_schema() -> str:
+    """The PostgreSQL schema: ``AGENTCLI_DB_SCHEMA``, else ``db_schema`` in the config file."""
+    return os.environ.get("AGENTCLI_DB_SCHEMA") or _file_setting("db_schema") or DEFAULT_DB_SCHEMA
+
+
+def _file_setting(name: str) -> str | None:
+    value = read_config_file().get(name)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"config file {config_path()}: {name} must be a string")
+    return value or None
+
+
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) if missing; a directory we create is mode 0700."""
     if not path.is_dir():
@@ -105,6 +130,8 @@ class Settings:
     markdown: bool = True
     # Bearer token `agentcli serve` requires of every request but /health.
     server_token: str | None = field(default=None, repr=False)
+    db: str | None = field(default=None, repr=False)
+    db_schema: str = DEFAULT_DB_SCHEMA
     sources: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -120,6 +147,10 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in SECRETS:
                 value = "(set)" if value else "(not set)"
+            elif f.name == "db" and value:
+                from .core.dburl import shown_target
+
+                value = shown_target(value)
             rows.append((f.name, value, self.sources.get(f.name, "default")))
         return rows
 
@@ -142,6 +173,8 @@ ENV_VARS = {
     "timeout": "AGENTCLI_TIMEOUT",
     "markdown": "AGENTCLI_MARKDOWN",
     "server_token": "AGENTCLI_SERVER_TOKEN",
+    "db": "AGENTCLI_DB",
+    "db_schema": "AGENTCLI_DB_SCHEMA",
 }
 
 # Keys accepted in config.toml; "default_user" is the documented spelling of "user".

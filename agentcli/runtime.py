@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from .core.errors import ConfigError
+
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
@@ -22,12 +24,40 @@ if TYPE_CHECKING:
     from .services.agent import Agent
 
 
-def open_store(target: str | os.PathLike[str] | None = None) -> Store:
-    """The store named by ``target`` (a file path), else ``AGENTCLI_DB``, else the default file."""
-    from .adapters.sqlite import SqliteDb
-    from .config import db_path
+def open_store(
+    target: str | os.PathLike[str] | None = None, *, db_schema: str | None = None
+) -> Store:
+    """The store named by ``target``, else ``AGENTCLI_DB``, else ``db`` in the config
+    file, else the default file.
 
-    return SqliteDb(db_path(target))
+    A PostgreSQL URL (``postgresql://``, ``postgres://``, ``postgresql+psycopg://``)
+    opens :class:`PostgresDb` in ``db_schema`` (else ``AGENTCLI_DB_SCHEMA``, else the
+    config file's, else ``agentcli``); any other URL is refused, never taken for a
+    file name; anything else is a SQLite file.
+    """
+    from .config import db_target
+    from .core.dburl import is_postgres_url, looks_like_url, shown_target
+
+    chosen = db_target(target)
+    if is_postgres_url(chosen):
+        from .config import db_schema as configured_schema
+
+        try:
+            from .adapters.postgres import PostgresDb
+        except ImportError as exc:
+            raise ConfigError(
+                f"a PostgreSQL database needs psycopg ({exc.name} is not installed): "
+                'pip install "agentcli[postgres]"'
+            ) from None
+        return PostgresDb(db_url=chosen, db_schema=db_schema or configured_schema())
+    if looks_like_url(chosen):
+        raise ConfigError(
+            f"unsupported database URL {shown_target(chosen)}: give a file path (SQLite) "
+            "or a postgresql:// URL"
+        )
+    from .adapters.sqlite import SqliteDb
+
+    return SqliteDb(chosen)
 
 
 def chat_model(settings: Settings, model_id: str | None = None) -> OpenAIChat:

@@ -54,9 +54,19 @@ class Series:
 class Worker:
     """One agent in its own process, answering one run per request line."""
 
-    def __init__(self, name: str, python: str, script: str, db: Path, url: str, env: dict):
+    def __init__(
+        self,
+        name: str,
+        python: str,
+        script: str,
+        db: Path | str,
+        url: str,
+        env: dict,
+        log_dir: Path | None = None,
+    ):
+        """``db``: a SQLite file, or a URL (then ``log_dir`` says where the log goes)."""
         self.name = name
-        self.log = (db.parent / f"{name}.log").open("w")
+        self.log = ((log_dir or Path(db).parent) / f"{name}.log").open("w")
         self.proc = subprocess.Popen(
             [python, str(WORKERS / script), str(db), url, MODEL],
             stdin=subprocess.PIPE,

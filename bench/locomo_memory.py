@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from agentcli.adapters.sqlite import Memory, SqliteDb
+from agentcli.core.protocols import Store
 from agentcli.core.text import normalize_memory
 from agentcli.services import recall
 from agentcli.services.recall import CHARS_PER_TOKEN, select_memories
@@ -81,8 +82,14 @@ def recency_weight(weight: float) -> Iterator[None]:
         recall.RECENCY_WEIGHT = saved
 
 
-def evaluate(data: list[dict], budget: int) -> dict[str, dict]:
-    db = SqliteDb(":memory:")
+def in_memory() -> Store:
+    return SqliteDb(":memory:")
+
+
+def evaluate(
+    data: list[dict], budget: int, make_store: Callable[[], Store] = in_memory
+) -> dict[str, dict]:
+    db = make_store()
 
     def unweighted(user: str, question: str) -> list[Memory]:
         with recency_weight(0.0):
@@ -120,11 +127,13 @@ def evaluate(data: list[dict], budget: int) -> dict[str, dict]:
     return stats
 
 
-def selection_time(data: list[dict], budget: int) -> tuple[float, float, int]:
+def selection_time(
+    data: list[dict], budget: int, make_store: Callable[[], Store] = in_memory
+) -> tuple[float, float, int]:
     """Median and 95th percentile ms to choose among SCALE memories of one user."""
     pool = [text for conversation in data for text, _ in facts(conversation)]
     rows = [{"memory": f"{pool[i % len(pool)]} (note {i // len(pool)})"} for i in range(SCALE)]
-    db = SqliteDb(":memory:")
+    db = make_store()
     db.import_memories("many", rows, actor="user")
     questions = [qa["question"] for c in data for qa in c["qa"] if qa["category"] in CATEGORIES]
     times = []
@@ -136,12 +145,14 @@ def selection_time(data: list[dict], budget: int) -> tuple[float, float, int]:
     return statistics.median(times), times[int(len(times) * 0.95)], db.count_memories("many")
 
 
-def measure(path: Path, budget: int = 1500) -> dict:
-    """Coverage per method and the selection time at SCALE memories, as plain data."""
+def measure(path: Path, budget: int = 1500, make_store: Callable[[], Store] = in_memory) -> dict:
+    """Coverage per method and the selection time at SCALE memories, as plain data.
+
+    ``make_store`` gives an empty store (SQLite in memory unless told otherwise)."""
     data = json.loads(Path(path).read_text())
-    stats = evaluate(data, budget)
+    stats = evaluate(data, budget, make_store)
     asked = stats.pop("_asked")
-    median, p95, count = selection_time(data, budget)
+    median, p95, count = selection_time(data, budget, make_store)
     return {
         "conversations": len(data),
         "memories": sum(len(facts(c)) for c in data),

@@ -16,6 +16,29 @@ from chat_server import ChatServer  # noqa: E402
 from scripted_model import ScriptedModel  # noqa: E402
 
 AGENTCLI = str(Path(sys.executable).with_name("agentcli"))
+# A PostgreSQL server of your own for the tests (else a throwaway cluster is
+# started); read here, before the autouse fixture clears AGENTCLI_* variables.
+PG_URL = os.environ.get("AGENTCLI_TEST_PG_URL")
+BACKENDS = ["sqlite", "postgres"]
+PG_SCHEMA = "agentcli_test"
+PG_TABLES = [
+    "sessions",
+    "runs",
+    "messages",
+    "model_calls",
+    "memories",
+    "memory_events",
+    "memory_counts",
+]
+
+
+def pytest_generate_tests(metafunc):
+    """Every test using ``db``, ``store_target`` or ``fresh_store`` runs on both backends,
+    except one marked ``sqlite_only`` (whose reason says why)."""
+    for name in ("db", "store_target", "fresh_store"):
+        if name in metafunc.fixturenames:
+            only = metafunc.definition.get_closest_marker("sqlite_only")
+            metafunc.parametrize(name, ["sqlite"] if only else BACKENDS, indirect=True)
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +61,36 @@ def server(monkeypatch):
         yield srv
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """The PostgreSQL database the tests use: ``AGENTCLI_TEST_PG_URL``, else one on a
+    throwaway cluster started here (initdb + pg_ctl) and removed at the end. The
+    tests keep to their own schema, ``agentcli_test``."""
+    if PG_URL:
+        yield PG_URL
+        return
+    from pg_server import Cluster, bindir
+
+    if bindir() is None:
+        pytest.skip("PostgreSQL is not installed and AGENTCLI_TEST_PG_URL is not set")
+    with Cluster() as cluster:
+        cluster.psql("CREATE DATABASE agentcli_tests")
+        yield cluster.url("agentcli_tests")
+
+
+@pytest.fixture(scope="session")
+def pg_admin(pg_server):
+    """A connection to the tests' database for emptying the schema between tests."""
+    import psycopg
+
+    from agentcli.adapters.postgres import PostgresDb
+
+    PostgresDb(db_url=pg_server, db_schema=PG_SCHEMA).close()  # migrated once
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        yield conn
+        conn.execute(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE")
+
+
 @pytest.fixture
 def scripted():
     """The in-process scripted model: chats echoed, the manager changes nothing,
@@ -55,7 +108,71 @@ def forks():
 
 
 @pytest.fixture
-def db():
+def pg_url(pg_server, pg_admin, monkeypatch):
+    """A PostgreSQL URL whose test schema is empty, ids starting at 1; processes started
+    by the test use that schema too (``AGENTCLI_DB_SCHEMA``)."""
+    empty(pg_admin)
+    monkeypatch.setenv("AGENTCLI_DB_SCHEMA", PG_SCHEMA)
+    return pg_server
+
+
+def empty(admin) -> None:
+    """Every table of the test schema emptied, its ids starting at 1 again."""
+    admin.execute(
+        f"TRUNCATE {', '.join(f'{PG_SCHEMA}.{t}' for t in PG_TABLES)} RESTART IDENTITY CASCADE"
+    )
+
+
+@pytest.fixture
+def store_target(request, tmp_path):
+    """A database target for processes to share: a SQLite file, or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "shared.db")
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def db(request):
+    """The store under test: SQLite in memory, or PostgreSQL in a fresh database."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        store = SqliteDb(":memory:")
+    else:
+        from agentcli.adapters.postgres import PostgresDb
+
+        store = PostgresDb(db_url=request.getfixturevalue("pg_url"), db_schema=PG_SCHEMA)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def db_pg(pg_url):
+    """A PostgreSQL store, for tests of what only PostgreSQL has."""
+    from agentcli.adapters.postgres import PostgresDb
+
+    store = PostgresDb(db_url=pg_url, db_schema=PG_SCHEMA)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def fresh_store(request):
+    """A function returning a new, empty store each time it is called (one backend)."""
+    if request.param == "sqlite":
+        return lambda: SqliteDb(":memory:")
+    from agentcli.adapters.postgres import PostgresDb
+
+    url, admin = request.getfixturevalue("pg_url"), request.getfixturevalue("pg_admin")
+
+    def make():
+        empty(admin)
+        return PostgresDb(db_url=url, db_schema=PG_SCHEMA)
+
+    return make
+
+
+@pytest.fixture
+def sqlite_db():
+    """A SQLite store, for tests of what only SQLite has (their names say what)."""
     store = SqliteDb(":memory:")
     yield store
     store.close()

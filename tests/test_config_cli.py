@@ -58,6 +58,8 @@ def test_show_names_every_value_and_its_source_but_never_the_key(cli, configured
         "timeout        60.0        default\n"
         "markdown       false       file\n"
         "server_token   (not set)   default\n"
+        "db             (not set)   default\n"
+        "db_schema      agentcli    default\n"
     )
 
 

@@ -197,3 +197,8 @@ def test_deleting_a_session_keeps_memories(db):
     add(db, "Likes tea.", session_id="thread-42")
     db.delete_session("sarah", "thread-42")
     assert db.count_memories("sarah") == 1
+
+
+def test_a_change_through_the_mcp_server_is_recorded_as_its_actor(db):
+    memory, _ = db.add_memory("sarah", "Sarah likes tea.", actor="mcp")
+    assert [e.actor for e in db.memory_events("sarah", memory.id)] == ["mcp"]

@@ -8,10 +8,15 @@ queries added later to the per-run path are checked too.
 
 import re
 
+import pytest
 from chat_server import ToolCalls, echo
 
 from agentcli import Agent
 from agentcli.services.recall import select_memories
+
+# SQLite only: the statements come from SQLite's trace and are judged by its
+# EXPLAIN QUERY PLAN (PostgreSQL's plans are checked in test_postgres_store).
+pytestmark = pytest.mark.sqlite_only("SQLite's statement trace and EXPLAIN QUERY PLAN")
 
 # Plan steps that do not read a whole table: virtual tables (FTS5 MATCH),
 # subquery results, constant rows.

@@ -1,9 +1,9 @@
 """Concurrency: many processes writing one database at once, each with the automatic
-memory manager and summary folds running after its runs, lose and mix nothing."""
+memory manager and summary folds running after its runs, lose and mix nothing
+(on a SQLite file and on PostgreSQL alike)."""
 
 import os
 import re
-import sqlite3
 import threading
 from collections import Counter
 from pathlib import Path
@@ -19,8 +19,10 @@ from reliability_model import (
     turn,
 )
 from scripted_model import folded
+from stores import is_pg, query, script
 
 from agentcli.adapters.sqlite import SqliteDb
+from agentcli.runtime import open_store
 
 RUNS = 25
 # (user, session) of each of 8 processes: four share one session, one more
@@ -44,35 +46,65 @@ SETTINGS = {
     "AGENTCLI_HISTORY_RUNS": "2",
     "AGENTCLI_SUMMARY_BATCH": "2",
 }
-# Test-only: a log of every change of a session's summary, written by SQLite itself.
+# Test-only: a log of every change of a session's summary, written by the database itself.
 SUMMARY_LOG = """
-CREATE TABLE test_summary_log (session_pk INTEGER, before INTEGER, after INTEGER, summary TEXT);
+CREATE TABLE test_summary_log (
+    n INTEGER PRIMARY KEY, session_pk INTEGER, before INTEGER, after INTEGER, summary TEXT);
 CREATE TRIGGER test_summary_logged AFTER UPDATE OF summary_through ON sessions BEGIN
-    INSERT INTO test_summary_log
+    INSERT INTO test_summary_log (session_pk, before, after, summary)
         VALUES (new.id, old.summary_through, new.summary_through, new.summary);
 END;
 """
+SUMMARY_LOG_PG = """
+CREATE TABLE test_summary_log (
+    n serial PRIMARY KEY, session_pk bigint, before bigint, after bigint, summary text);
+CREATE FUNCTION test_summary_logged() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+    INSERT INTO test_summary_log (session_pk, before, after, summary)
+        VALUES (new.id, old.summary_through, new.summary_through, new.summary);
+    RETURN new;
+END $$;
+CREATE TRIGGER test_summary_logged AFTER UPDATE OF summary_through ON sessions
+    FOR EACH ROW EXECUTE FUNCTION test_summary_logged();
+"""
+DROP_SUMMARY_LOG_PG = """
+DROP TRIGGER IF EXISTS test_summary_logged ON sessions;
+DROP FUNCTION IF EXISTS test_summary_logged();
+DROP TABLE IF EXISTS test_summary_log;
+"""
 
 
-def start_workers(forks, server, home: Path, plan, runs: int) -> list:
+def start_workers(forks, server, home: Path, plan, runs: int, target: str) -> list:
     """One process per (user, session) of ``plan`` (forked: see forkserver.py), each
-    running ``reliability_worker``'s ``runs`` chat invocations."""
-    env = dict(os.environ, AGENTCLI_HOME=str(home), OPENAI_BASE_URL=server.url, **SETTINGS)
+    running ``reliability_worker``'s ``runs`` chat invocations on ``target``."""
+    env = dict(
+        os.environ,
+        AGENTCLI_HOME=str(home),
+        AGENTCLI_DB=target,
+        OPENAI_BASE_URL=server.url,
+        **SETTINGS,
+    )
     return [
         forks.spawn([user, session, str(runs), f"w{k}"], env=env, worker=True)
         for k, (user, session) in enumerate(plan)
     ]
 
 
-def prepare(path: Path) -> None:
+def prepare(target: str) -> None:
     """A database where each user has a "Latest note" memory for the manager to rewrite."""
-    db = SqliteDb(path)
+    db = open_store(target)
     for user in USERS:
         db.add_memory(user, f"{LATEST}none yet.", actor="user")
     db.close()
-    conn = sqlite3.connect(path)
-    conn.executescript(SUMMARY_LOG)
-    conn.close()
+    script(target, SUMMARY_LOG_PG if is_pg(target) else SUMMARY_LOG)
+
+
+@pytest.fixture
+def shared(store_target):
+    """The database the workers share, with its summary log; the log removed after."""
+    prepare(store_target)
+    yield store_target
+    if is_pg(store_target):
+        script(store_target, DROP_SUMMARY_LOG_PG)
 
 
 def tag_of(memory: str) -> str | None:
@@ -82,11 +114,9 @@ def tag_of(memory: str) -> str | None:
 
 
 @pytest.mark.slow
-def test_8_processes_x_25_runs_with_memory_and_summaries(server, forks, agentcli_home):
+def test_8_processes_x_25_runs_with_memory_and_summaries(server, forks, agentcli_home, shared):
     server.default = scripted
-    path = agentcli_home / "agentcli.db"
-    prepare(path)
-    workers = start_workers(forks, server, agentcli_home, PLAN, RUNS)
+    workers = start_workers(forks, server, agentcli_home, PLAN, RUNS, shared)
     results = [(w.communicate(timeout=300), w.returncode) for w in workers]
 
     # Every invocation printed its reply and its two memory notices, and nothing else.
@@ -97,17 +127,18 @@ def test_8_processes_x_25_runs_with_memory_and_summaries(server, forks, agentcli
             for i in range(RUNS)
         )
 
-    conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    assert sorted(conn.execute("SELECT user_id, session_id FROM sessions")) == sorted(set(PLAN))
+    q = lambda sql: query(shared, sql)  # noqa: E731
+    if not is_pg(shared):
+        assert q("PRAGMA integrity_check") == [("ok",)]
+    assert sorted(q("SELECT user_id, session_id FROM sessions")) == sorted(set(PLAN))
 
     # Every run stored exactly once, completed, as user then assistant, seq 0 and 1.
-    runs = conn.execute(
+    runs = q(
         "SELECT r.id, r.status, s.user_id, s.session_id, r.started_at, r.run_id FROM runs r "
         "JOIN sessions s ON s.id = r.session_pk ORDER BY r.id"
-    ).fetchall()
+    )
     messages: dict[int, list[tuple]] = {}
-    for run_pk, *message in conn.execute(
+    for run_pk, *message in q(
         "SELECT run_pk, seq, role, content FROM messages ORDER BY run_pk, seq"
     ):
         messages.setdefault(run_pk, []).append(tuple(message))
@@ -138,12 +169,12 @@ def test_8_processes_x_25_runs_with_memory_and_summaries(server, forks, agentcli
     # each user's "Latest note" went through one update per run of that user,
     # each starting from what the previous one wrote.
     events: dict[int, list[tuple]] = {}
-    for memory_id, *event in conn.execute(
+    for memory_id, *event in q(
         "SELECT memory_id, user_id, action, before, after, actor, run_id FROM memory_events "
         "ORDER BY id"
     ):
         events.setdefault(memory_id, []).append(tuple(event))
-    memories = conn.execute("SELECT id, user_id, memory FROM memories ORDER BY id").fetchall()
+    memories = q("SELECT id, user_id, memory FROM memories ORDER BY id")
     assert sorted(events) == [m[0] for m in memories]  # no event without its memory
     for user in USERS:
         tags = sorted(t for t, (owner, _) in expected.items() if owner == user)
@@ -164,17 +195,19 @@ def test_8_processes_x_25_runs_with_memory_and_summaries(server, forks, agentcli
         assert sorted(tag_of(e[3]) for e in chain[1:]) == tags
 
     # One completed memory call per run; every fold completed.
-    calls = conn.execute("SELECT run_pk, purpose, status FROM model_calls").fetchall()
+    calls = q("SELECT run_pk, purpose, status FROM model_calls")
     assert Counter(c[0] for c in calls if c[1:] == ("memory", "completed")) == Counter(list(texts))
     assert {c[2] for c in calls if c[1] == "summary"} == {"completed"}
 
     # Summaries never went backwards: each stored summary started from the one
     # before it, covers more runs, and lists exactly the runs up to its last.
     log: dict[int, list[tuple]] = {}
-    for session_pk, *change in conn.execute("SELECT * FROM test_summary_log ORDER BY rowid"):
+    for session_pk, *change in q(
+        "SELECT session_pk, before, after, summary FROM test_summary_log ORDER BY n"
+    ):
         log.setdefault(session_pk, []).append(tuple(change))
     in_session: dict[int, list[int]] = {}
-    for run_pk, session_pk in conn.execute("SELECT id, session_pk FROM runs ORDER BY id"):
+    for run_pk, session_pk in q("SELECT id, session_pk FROM runs ORDER BY id"):
         in_session.setdefault(session_pk, []).append(run_pk)
     assert sorted(log) == sorted(in_session)  # every session was folded
     for session_pk, changes in log.items():

@@ -1,39 +1,41 @@
-"""Crashes: a process killed with SIGKILL mid-run loses nothing stored before it."""
+"""Crashes: a process killed with SIGKILL mid-run loses nothing stored before it
+(on a SQLite file and on PostgreSQL alike)."""
 
 import os
 import random
 import signal
-import sqlite3
 import time
-from pathlib import Path
 
 import pytest
 from chat_server import ChatServer, Hang, Text, ToolCalls, last_user
 from forkserver import Forked, ForkServer
 from reliability_model import LATEST, listed, manager, scripted
 from scripted_model import ScriptedModel
+from stores import is_pg, query
 
-from agentcli import Agent, SqliteDb
+from agentcli import Agent
+from agentcli.runtime import open_store
 
 
-def snapshot(path: Path) -> list[tuple]:
+def snapshot(path: str) -> list[tuple]:
     """Every run with its messages, as stored."""
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(
-            "SELECT r.run_id, r.status, r.error, m.seq, m.role, m.content "
-            "FROM runs r JOIN messages m ON m.run_pk = r.id ORDER BY r.id, m.seq"
-        ).fetchall()
-    finally:
-        conn.close()
+    return query(
+        path,
+        "SELECT r.run_id, r.status, r.error, m.seq, m.role, m.content "
+        "FROM runs r JOIN messages m ON m.run_pk = r.id ORDER BY r.id, m.seq",
+    )
 
 
-def integrity(path: Path) -> list[tuple]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("PRAGMA integrity_check").fetchall()
-    finally:
-        conn.close()
+def integrity(path: str) -> list[tuple]:
+    """SQLite's check of the file; a PostgreSQL server checks its own pages."""
+    return [("ok",)] if is_pg(path) else query(path, "PRAGMA integrity_check")
+
+
+@pytest.fixture
+def target(store_target, monkeypatch):
+    """The database every process of the test uses (``AGENTCLI_DB``)."""
+    monkeypatch.setenv("AGENTCLI_DB", store_target)
+    return store_target
 
 
 def wait_for(condition, timeout: float = 30.0) -> None:
@@ -50,10 +52,10 @@ def kill(proc: Forked) -> None:
 
 
 @pytest.fixture
-def earlier(agentcli_home):
-    """Three completed runs in alice's session and one of bob's, then the file's state."""
-    path = agentcli_home / "agentcli.db"
-    db = SqliteDb(path)
+def earlier(target):
+    """Three completed runs in alice's session and one of bob's, then the store's state."""
+    path = target
+    db = open_store(path)
     agent = Agent(model=ScriptedModel("m"), db=db)
     for text in ("one", "two", "three"):
         agent.run(text, user_id="alice", session_id="s")
@@ -67,11 +69,11 @@ def chat(forks: ForkServer, *args: str, env: dict | None = None) -> Forked:
     return forks.spawn(["chat", *args], env=dict(os.environ, **(env or {})))
 
 
-def next_start(path: Path, **settings) -> ScriptedModel:
+def next_start(path: str, **settings) -> ScriptedModel:
     """Another process starts a run in alice's session: the sweep happens there.
     Returns the model it asked (with the manager of the reliability tests)."""
     model = ScriptedModel("m", memory=manager)
-    db = SqliteDb(path)
+    db = open_store(path)
     try:
         Agent(model=model, db=db, **settings).run("after", user_id="alice", session_id="s")
     finally:
@@ -136,16 +138,12 @@ def grown(items: list, size: int):
     return lambda: len(items) >= size
 
 
-def through(path: Path) -> int:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("SELECT coalesce(max(summary_through), 0) FROM sessions").fetchone()[0]
-    finally:
-        conn.close()
+def through(path: str) -> int:
+    return query(path, "SELECT coalesce(max(summary_through), 0) FROM sessions")[0][0]
 
 
 @pytest.mark.slow
-def test_repeated_kills_at_random_moments_lose_nothing(agentcli_home, forks):
+def test_repeated_kills_at_random_moments_lose_nothing(target, forks):
     """A worker keeps chatting, with the automatic memory manager and summary folds
     after every run; it is killed after a random number of replies, 12 times.
 
@@ -170,8 +168,8 @@ def test_repeated_kills_at_random_moments_lose_nothing(agentcli_home, forks):
         return lambda: any(last_user(r) == text for r in list(server.requests))
 
     pick = random.Random(7)
-    path = agentcli_home / "agentcli.db"
-    db = SqliteDb(path)
+    path = target
+    db = open_store(path)
     db.add_memory("alice", f"{LATEST}none yet.", actor="user")
     db.close()
     replied: list[str] = []  # messages whose reply the user saw
@@ -239,9 +237,7 @@ def test_repeated_kills_at_random_moments_lose_nothing(agentcli_home, forks):
             assert chain[-1][3] == text == f"{LATEST}after."
     # The summary lists exactly the completed runs up to the one it covers through.
     [(_, _, summary, last)] = state["summaries"]
-    conn = sqlite3.connect(path)
-    pks = dict(conn.execute("SELECT run_id, id FROM runs"))
-    conn.close()
+    pks = dict(query(path, "SELECT run_id, id FROM runs"))
     covered = [text for text, run_id in completed.items() if pks[run_id] <= last]
     assert summary == "\n".join(f"- {text}" for text in covered)
 
@@ -261,12 +257,8 @@ TABLES = {
 }
 
 
-def everything(path: Path) -> dict[str, list[tuple]]:
-    conn = sqlite3.connect(path)
-    try:
-        return {name: conn.execute(sql).fetchall() for name, sql in TABLES.items()}
-    finally:
-        conn.close()
+def everything(path: str) -> dict[str, list[tuple]]:
+    return {name: query(path, sql) for name, sql in TABLES.items()}
 
 
 def added(before: dict[str, list[tuple]], after: dict[str, list[tuple]]) -> dict[str, list]:
@@ -276,17 +268,17 @@ def added(before: dict[str, list[tuple]], after: dict[str, list[tuple]]) -> dict
     return {name: rows[len(before[name]) :] for name, rows in after.items() if name in before}
 
 
-def summary_of(path: Path, user: str = "alice", session: str = "s") -> str | None:
+def summary_of(path: str, user: str = "alice", session: str = "s") -> str | None:
     return {(r[0], r[1]): r[2] for r in everything(path)["summaries"]}[(user, session)]
 
 
 @pytest.fixture
-def remembered(server, agentcli_home):
+def remembered(server, target):
     """Alice's session of three runs, her memories (one per run, from the automatic
-    manager) and a summary; one run of bob's; then the file's state."""
+    manager) and a summary; one run of bob's; then the store's state."""
     server.default = scripted  # for the processes the tests start
-    path = agentcli_home / "agentcli.db"
-    db = SqliteDb(path)
+    path = target
+    db = open_store(path)
     db.add_memory("alice", f"{LATEST}none yet.", actor="user")
     model = ScriptedModel("m", memory=manager)
     agent = Agent(model=model, db=db, update_memory_on_run=True, **AGENT_FOLDING)
@@ -403,7 +395,7 @@ def test_summarize_after_a_kill_marks_the_run_and_folds_past_it(cli, server, for
     proc = chat(forks, "--memory", "off", "--no-summaries", "-u", "alice", "-s", "s", "doomed")
     wait_for(lambda: len(server.requests) == 1)
     kill(proc)
-    db = SqliteDb(path)  # a process that was already running before the kill
+    db = open_store(path)  # a process that was already running before the kill
     session = db.get_session("alice", "s")
     later = db.start_run(session, "later", "m", "elsewhere:1:1")
     db.finish_run(later.pk, status="completed", messages=[{"role": "assistant", "content": "ok"}])
@@ -418,7 +410,7 @@ def test_summarize_after_a_kill_marks_the_run_and_folds_past_it(cli, server, for
 @pytest.mark.slow
 def test_a_long_running_process_sweeps_a_run_another_process_left_behind(server, forks, earlier):
     path, _ = earlier
-    db = SqliteDb(path)
+    db = open_store(path)
     agent = Agent(model=ScriptedModel("m"), db=db, **AGENT_FOLDING)
     agent.run("four", user_id="alice", session_id="s")  # this process's first run
     server.script(Hang(30))

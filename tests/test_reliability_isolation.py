@@ -19,7 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from reliability_model import listed, summary_lines
 from scripted_model import Fail, ScriptedModel, Text, ToolCalls
 
-from agentcli import Agent, SqliteDb, views
+from agentcli import Agent, views
 from agentcli.core.errors import ModelError, NotFoundError
 from agentcli.services.memory_edit import forget, import_rows, remember, revise
 from agentcli.services.recall import search_memories
@@ -53,12 +53,14 @@ def pairs(messages) -> list[tuple[str, str | None]]:
 
 
 class Isolation(RuleBasedStateMachine):
+    make_store = None  # set by the test: an empty store of one backend
+
     def __init__(self):
         super().__init__()
         # Chats are echoed, folds list the user messages, the manager changes
         # nothing unless a rule scripts it.
         self.model = ScriptedModel("m")
-        self.db = SqliteDb(":memory:")
+        self.db = type(self).make_store()
         self.agent = Agent(
             model=self.model,
             db=self.db,
@@ -318,11 +320,16 @@ class Isolation(RuleBasedStateMachine):
 
 
 @pytest.mark.slow
-def test_no_interleaving_leaks_between_users():
+def test_no_interleaving_leaks_between_users(request, fresh_store):
+    Isolation.make_store = staticmethod(fresh_store)
+    # The invariants read every user's view after every step: thousands of
+    # queries an example, a round trip each on PostgreSQL, where fewer
+    # interleavings keep the test within the suite's time.
+    examples = 40 if "sqlite" in request.node.callspec.id else 12
     run_state_machine_as_test(
         Isolation,
         settings=settings(
-            max_examples=40,
+            max_examples=examples,
             stateful_step_count=25,
             deadline=None,
             database=None,

@@ -146,7 +146,9 @@ def test_context_window_takes_only_completed_runs(db):
     assert [[m.content for m in run] for run in window] == [["m2", "r2"], ["m4", "r4"]]
 
 
+@pytest.mark.sqlite_only("reads SQLite's EXPLAIN QUERY PLAN")
 def test_the_context_window_query_the_store_runs_uses_the_index(db):
+    """SQLite only: its query planner's words (PostgreSQL's plans are the benchmark's)."""
     session = db.ensure_session("u", "s")
     statements = []
     with db.tracer(lambda sql, params: statements.append((sql, params))):
@@ -264,7 +266,9 @@ def test_a_full_disk_is_reported_as_such_and_stores_nothing(tmp_path, room):
     assert db.execute("SELECT count(*) FROM memory_events").fetchone() == (1,)
 
 
+@pytest.mark.sqlite_only("defers SQLite's foreign-key check to COMMIT with a PRAGMA")
 def test_a_failed_commit_is_reported_with_its_cause_and_rolled_back(db):
+    """SQLite only: the failure is made with SQLite's ``defer_foreign_keys`` PRAGMA."""
     db.execute("PRAGMA defer_foreign_keys = ON")  # the check moves to COMMIT
     with pytest.raises(StoreError, match="FOREIGN KEY constraint failed"):
         db.record_model_call(
@@ -384,7 +388,9 @@ def test_a_tracer_given_at_opening_sees_the_migrations(tmp_path):
     assert any(sql.startswith("CREATE TABLE sessions") for sql in seen)
 
 
+@pytest.mark.sqlite_only("the statement tracer is the SQLite store's")
 def test_the_tracer_sees_every_thread_with_parameters_within_its_block(db):
+    """SQLite only: ``tracer`` is a hook of the SQLite store (not of the Store protocol)."""
     seen = []
     with db.tracer(lambda sql, params: seen.append((sql, params))):
         in_thread(lambda: db.get_memory("sarah", 1) if db.count_memories("sarah") else None)

@@ -216,7 +216,9 @@ def test_a_fold_reads_long_messages_cut(scripted, db):
     assert "User: " + "x" * 4000 + " […cut]\n" in fold.messages[1]["content"]
 
 
+@pytest.mark.sqlite_only("reads SQLite's EXPLAIN QUERY PLAN")
 def test_fold_queries_use_the_index(db):
+    """SQLite only: its query planner's words (PostgreSQL's plans: test_postgres_store)."""
     plan = db.execute(
         "EXPLAIN QUERY PLAN SELECT id FROM runs WHERE session_pk = ? AND status = 'completed' "
         "AND id > ? ORDER BY id DESC LIMIT 1 OFFSET ?",

@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "serve",
         "Serve the agent over HTTP: a native API and an OpenAI-compatible endpoint.",
     ),
+    "db": ("db", "group", "Copy a database into another and show what one holds."),
 }
 
 Function = TypeVar("Function", bound=Callable[..., Any])

@@ -6,7 +6,8 @@ from typing import Any
 
 import typer
 
-from ..config import config_path, data_dir, db_path, login_name
+from ..config import config_path, data_dir, db_schema, db_target, login_name
+from ..core.dburl import is_postgres_url, shown_target
 from . import Subcommands
 from .common import JsonOption, state
 
@@ -46,7 +47,7 @@ def show(ctx: typer.Context, json_: JsonOption = False) -> None:
         "config_file": str(file),
         "config_file_exists": file.is_file(),
         "data_dir": str(data_dir()),
-        "database": str(db_path(st.db_override)),
+        "database": shown_target(db_target(st.db_override)),
     }
     rows = _rows(settings)
     if json_:
@@ -56,6 +57,8 @@ def show(ctx: typer.Context, json_: JsonOption = False) -> None:
     missing = "" if paths["config_file_exists"] else " (not found)"
     st.env.line(f"config file: {file}{missing}")
     st.env.line(f"database:    {paths['database']}")
+    if is_postgres_url(paths["database"]):
+        st.env.line(f"db schema:   {db_schema()}")
     st.env.line()
     st.env.table(
         ["SETTING", "VALUE", "SOURCE"],

@@ -17,10 +17,14 @@ if TYPE_CHECKING:
     from .records import (
         Memory,
         MemoryEvent,
+        MemoryHistory,
         Message,
         Run,
         SearchHit,
         Session,
+        SessionArchive,
+        SessionCopied,
+        StoreInfo,
         SummaryState,
         Usage,
     )
@@ -201,7 +205,43 @@ class MemoryStore(Protocol):
     ) -> int: ...
 
 
-class Store(SessionStore, SummaryStore, MemoryStore, Protocol):
+class ArchiveStore(Protocol):
+    """A whole database read and written by ids (``agentcli db copy``, ``db info``).
+
+    Writes are idempotent: what the store holds already (a run id, a memory
+    history) is skipped, and each session is written in one transaction.
+    """
+
+    def info(self) -> StoreInfo:
+        """The backend, where it is, its schema version and the rows of each table."""
+        ...
+
+    def user_ids(self) -> list[str]:
+        """Every user with a session, a memory or a memory event."""
+        ...
+
+    def session_pks(self) -> list[int]:
+        """Every session's pk, oldest first."""
+        ...
+
+    def read_session(self, session_pk: int) -> SessionArchive: ...
+
+    def write_session(self, archive: SessionArchive) -> SessionCopied:
+        """Add the session (if new) and the runs it lacks, with their messages and
+        model calls, in one transaction; the summary only where there is none."""
+        ...
+
+    def read_memories(self, user_id: str) -> list[MemoryHistory]:
+        """Every memory history of a user (deleted memories' too), oldest first."""
+        ...
+
+    def write_memories(self, user_id: str, histories: list[MemoryHistory]) -> tuple[int, int]:
+        """Add the histories the store lacks (by their first event), under new ids, in
+        one transaction; returns how many memories and events were added."""
+        ...
+
+
+class Store(SessionStore, SummaryStore, MemoryStore, ArchiveStore, Protocol):
     """Everything the services keep: one database.
 
     One store may be used by several threads at once (a server's workers, the

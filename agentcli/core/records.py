@@ -117,3 +117,62 @@ class MemoryEvent(NamedTuple):
     actor: str
     run_id: str | None
     created_at: str
+
+
+# -- moving a whole database (``agentcli db copy``) and describing one (``db info``) --
+class ModelCall(NamedTuple):
+    """An auxiliary model call (memory manager, summary fold) and its tokens."""
+
+    user_id: str
+    run_id: str | None
+    purpose: str
+    status: str
+    model: str | None
+    input_tokens: int
+    output_tokens: int
+    error: str | None
+    created_at: str
+    duration_ms: int | None
+
+
+class RunArchive(NamedTuple):
+    """One run as stored: the run (its ``owner`` dropped), its messages in order."""
+
+    run: Run
+    messages: list[Message]
+
+
+class SessionArchive(NamedTuple):
+    """A session with everything that belongs to it, keyed by its ids, not its pks.
+
+    ``summary_through_run_id`` names the last run the summary covers."""
+
+    session: Session
+    summary_through_run_id: str | None
+    runs: list[RunArchive]
+    model_calls: list[ModelCall]
+
+
+class SessionCopied(NamedTuple):
+    """What writing a :class:`SessionArchive` added (all zero: it was there already)."""
+
+    session: int = 0
+    runs: int = 0
+    messages: int = 0
+    model_calls: int = 0
+
+
+class MemoryHistory(NamedTuple):
+    """One memory's event history, and the memory itself unless it was deleted."""
+
+    memory: Memory | None
+    events: list[MemoryEvent]
+
+
+class StoreInfo(NamedTuple):
+    """What ``agentcli db info`` shows: the backend, where it is, its schema, its rows."""
+
+    backend: str
+    location: str
+    schema_version: int
+    counts: dict[str, int]

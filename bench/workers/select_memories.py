@@ -1,6 +1,7 @@
 """Time the memory manager choosing memories for a message's context.
 
-Usage: ``select_memories.py DB USER REPS``; prints one JSON object. Calls
+Usage: ``select_memories.py DB USER REPS`` (DB: a SQLite file or a PostgreSQL
+URL, its schema from ``AGENTCLI_DB_SCHEMA``); prints one JSON object. Calls
 ``MemoryManager.context_blocks(user_id, message)`` (what a run calls) with
 messages made of words from the user's own memories; "pending" when the
 blocks hold no memory.
@@ -8,20 +9,18 @@ blocks hold no memory.
 
 import json
 import random
-import sqlite3
 import statistics
 import sys
 import time
 
-from agentcli import OpenAIChat, SqliteDb
+from agentcli import OpenAIChat
+from agentcli.runtime import open_store
 
 db_path, user, reps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
 
-def messages(count: int) -> list[str]:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    texts = [r[0] for r in conn.execute("SELECT memory FROM memories WHERE user_id = ?", (user,))]
-    conn.close()
+def messages(db, count: int) -> list[str]:
+    texts = [m.memory for m in db.list_memories(user)]
     rng = random.Random(7)
     out = []
     for _ in range(count):
@@ -34,10 +33,10 @@ def main() -> dict:
     try:
         from agentcli.services.memory import MemoryManager
 
-        db = SqliteDb(db_path)
+        db = open_store(db_path)
         model = OpenAIChat("bench-model", base_url="http://127.0.0.1:9/v1")
         manager = MemoryManager(db, model=model, agentic=True, automatic=False, token_budget=1500)
-        asked = messages(reps + 10)
+        asked = messages(db, reps + 10)
         for message in asked[:10]:  # warm-up
             manager.context_blocks(user, message)
         timings, sizes = [], []

@@ -165,6 +165,11 @@ class Database:
         timeout: float = BUSY_TIMEOUT_S,
     ):
         self.path = str(path)
+        if "://" in self.path:
+            # Never a file named after a URL (a PostgreSQL URL carries a password).
+            from ...core.dburl import shown_target
+
+            raise StoreError(f"{shown_target(self.path)} is a URL, not a SQLite file name")
         self._timeout = timeout
         self._tracers: list[Tracer] = [tracer] if tracer else []
         self._memory = self.path == ":memory:"

@@ -23,10 +23,11 @@ from ...core.records import (
     Usage,
 )
 from . import memories, sessions, summaries
+from .archive import ArchiveQueries
 from .db import Database
 
 
-class SqliteDb(Database):
+class SqliteDb(ArchiveQueries, Database):
     """The agentcli database: ``SqliteDb("chat.db")`` or ``SqliteDb(":memory:")``.
 
     ``SqliteDb(path, tracer=print)`` or ``with db.tracer(fn):`` shows every
