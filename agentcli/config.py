@@ -18,6 +18,8 @@ DB_FILENAME = "agentcli.db"
 CONFIG_FILENAME = "config.toml"
 MEMORY_MODES = ("agentic", "automatic", "off")
 DEFAULT_DB_SCHEMA = "agentcli"
+CONTEXT_WINDOW_RANGE = (256, 10_000_000)
+MAX_TOKENS_LIMIT = 1_000_000
 
 
 def _home() -> Path | None:
@@ -127,6 +129,11 @@ class Settings:
     summaries: bool = True
     summary_batch: int = 5
     timeout: float = 60.0
+    stall_timeout: float = 30.0
+    context_window: int | None = None
+    max_tokens: int = 2048
+    memory_max_tokens: int = 512
+    summary_max_tokens: int = 768
     markdown: bool = True
     # Bearer token `agentcli serve` requires of every request but /health.
     server_token: str | None = field(default=None, repr=False)
@@ -171,6 +178,11 @@ ENV_VARS = {
     "summaries": "AGENTCLI_SUMMARIES",
     "summary_batch": "AGENTCLI_SUMMARY_BATCH",
     "timeout": "AGENTCLI_TIMEOUT",
+    "stall_timeout": "AGENTCLI_STALL_TIMEOUT",
+    "context_window": "AGENTCLI_CONTEXT_WINDOW",
+    "max_tokens": "AGENTCLI_MAX_TOKENS",
+    "memory_max_tokens": "AGENTCLI_MEMORY_MAX_TOKENS",
+    "summary_max_tokens": "AGENTCLI_SUMMARY_MAX_TOKENS",
     "markdown": "AGENTCLI_MARKDOWN",
     "server_token": "AGENTCLI_SERVER_TOKEN",
     "db": "AGENTCLI_DB",
@@ -222,6 +234,25 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("summary batch must be 1 or more runs")
     if settings.timeout <= 0:
         raise ConfigError("timeout must be more than 0 seconds")
+    if settings.stall_timeout <= 0:
+        raise ConfigError(
+            f"stall timeout must be more than 0 seconds, got {settings.stall_timeout:g} "
+            f"(from {src.get('stall_timeout', 'default')})"
+        )
+    window = settings.context_window
+    if window is not None and not CONTEXT_WINDOW_RANGE[0] <= window <= CONTEXT_WINDOW_RANGE[1]:
+        low, high = CONTEXT_WINDOW_RANGE
+        raise ConfigError(
+            f"context window must be {low:,} to {high:,} tokens, got {window:,} "
+            f"(from {src.get('context_window', 'default')})"
+        )
+    for name, low in (("max_tokens", 1), ("memory_max_tokens", 16), ("summary_max_tokens", 16)):
+        value = getattr(settings, name)
+        if not low <= value <= MAX_TOKENS_LIMIT:
+            raise ConfigError(
+                f"{name.replace('_', ' ')} must be {low} to {MAX_TOKENS_LIMIT:,} tokens, "
+                f"got {value:,} (from {src.get(name, 'default')})"
+            )
 
 
 def read_config_file(path: Path | None = None) -> dict[str, Any]:

@@ -60,16 +60,28 @@ def open_store(
     return SqliteDb(chosen)
 
 
-def chat_model(settings: Settings, model_id: str | None = None) -> OpenAIChat:
-    """The chat model the settings describe (``model_id`` overrides the model name)."""
-    from .adapters.openai_chat import OpenAIChat
+# What was learned about model endpoints (context windows, refused tools), in
+# the data directory: see agentcli/adapters/notes_file.py.
+ENDPOINTS_FILE = "endpoints.json"
 
-    return OpenAIChat(
+
+def chat_model(settings: Settings, model_id: str | None = None) -> OpenAIChat:
+    """The chat model the settings describe (``model_id`` overrides the model name),
+    with its notes about the endpoint kept in the data directory."""
+    from .adapters.notes_file import FileNotes
+    from .adapters.openai_chat import OpenAIChat
+    from .config import data_dir
+
+    model = OpenAIChat(
         model_id or settings.model,
         base_url=settings.base_url,
         api_key=settings.api_key,
         timeout=settings.timeout,
+        stall_timeout=settings.stall_timeout,
+        max_tokens=settings.max_tokens,
     )
+    model.notes = FileNotes(data_dir() / ENDPOINTS_FILE, model.note_scope)
+    return model
 
 
 def build_agent(
@@ -108,6 +120,10 @@ def build_agent(
         enable_session_summaries=settings.summaries,
         summary_batch_runs=settings.summary_batch,
         summary_model=summary_model,
+        context_window=settings.context_window,
+        max_tokens=settings.max_tokens,
+        memory_max_tokens=settings.memory_max_tokens,
+        summary_max_tokens=settings.summary_max_tokens,
         on_event=on_event,
         executor=executor,
     )

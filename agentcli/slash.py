@@ -222,9 +222,13 @@ def usage(repl: Repl, arg: str) -> None:
     session = repl.current()
     used = repl.db.session_usage(session.pk) if session else Usage()
     runs = session.runs if session else 0
+    # A server that sends no counts in its streams: agentcli estimated them.
+    notes = getattr(repl.agent, "notes", None)
+    estimated = notes is not None and notes.get("usage_in_stream") is False
     repl.env.line(
         f"session {repl.session_id}: {used.input_tokens:,} input and "
         f"{used.output_tokens:,} output tokens in {views.runs_count(runs)}"
+        + (" (estimated: the server sends no counts)" if estimated else "")
     )
 
 

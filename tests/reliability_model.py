@@ -5,7 +5,7 @@
 so a test can tell from a stored row which request made it:
 
 - a chat is echoed: ``echo: MESSAGE``;
-- the automatic memory manager adds one memory per run, ``Fact from MESSAGE.``,
+- the automatic memory manager adds one memory per run, ``User said MESSAGE.``,
   and rewrites the user's ``Latest note: ...`` memory, when it was shown one,
   to ``Latest note: MESSAGE.``;
 - a fold answers with one bullet per user message: the previous summary's
@@ -44,7 +44,7 @@ def manager(request: Request) -> Text | ToolCalls:
     if request.messages[-1]["role"] == "tool":
         return Text("none")  # a second round: nothing more to do
     said = turn(request)
-    calls: list[tuple[str, Any]] = [("add_memory", {"memory": f"Fact from {said}."})]
+    calls: list[tuple[str, Any]] = [("add_memory", {"memory": f"User said {said}."})]
     for memory_id, text in listed(request).items():
         if text.startswith(LATEST):
             calls.append(("update_memory", {"memory_id": memory_id, "memory": f"{LATEST}{said}."}))

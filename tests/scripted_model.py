@@ -207,11 +207,14 @@ class ScriptedModel:
         on_text: Callable[[str], None] | None = None,
         stream: bool | None = None,
         purpose: Purpose = "chat",
+        max_tokens: int | None = None,
     ) -> ModelResponse:
         streamed = self.stream if stream is None else stream
         body: dict[str, Any] = {"model": self.id, "messages": messages}
         if tools:
             body["tools"] = tools
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
         if streamed:
             body["stream"] = True
         # Through JSON, as on the wire: a snapshot (the caller's lists grow after the

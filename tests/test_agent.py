@@ -192,9 +192,11 @@ def test_tool_call_arguments_that_are_not_json_go_back_to_the_model_as_an_error(
     )
     scripted.script(ToolCalls([("note", '{"text": "unterminated')]), Text("sorry"))
     events = []
-    response, _ = agent._answer(
-        [{"role": "user", "content": "x"}], toolbox, lambda t: None, [], events.append
-    )
+    from agentcli.core.context import Context
+    from agentcli.services.fitting import Fit
+
+    fitted = Fit(Context(message="x"), max_tokens=100, tokens=10)
+    response, _ = agent._answer(fitted, toolbox, lambda t: None, [], events.append)
     assert scripted.requests[1].tool_results()[0].startswith("error: arguments are not valid JSON")
     assert (response.content, notes) == ("sorry", [])
     assert [type(e) for e in events] == [ToolCallEvent, ToolResultEvent]
@@ -296,7 +298,7 @@ def test_background_follow_up_work_runs_on_another_thread_until_wait(scripted, d
 
     scripted.default["memory"] = slow_manager
     events = []
-    result = agent.run("hi", user_id="u", session_id="s", on_event=events.append, background=True)
+    result = agent.run("I like tea", user_id="u", session_id="s", on_event=events.append, background=True)
     assert result.memory_changes == [] and FollowUpDone(result.run_id) not in events
     release.set()
     agent.wait()

@@ -50,9 +50,11 @@ def test_a_whole_answer_gives_its_text_usage_model_and_finish_reason(server):
     assert "stream" not in server.requests[0]
 
 
-def test_a_stream_without_usage_counts_the_call(chat, server):
-    server.script(Text("hi", usage=False))
-    assert chat.complete(HELLO).usage == (0, 0, 1)
+def test_a_stream_without_usage_gets_an_estimate_marked_as_such(chat, server):
+    server.script(Text("hi there", usage=False))
+    usage = chat.complete(HELLO).usage
+    assert usage.estimated and usage.calls == 1
+    assert usage.input_tokens > 0 and usage.output_tokens > 0
 
 
 def test_the_body_is_the_model_messages_and_tools_only_when_offered(chat, server):
@@ -119,7 +121,7 @@ def test_a_refusal_of_tools_is_told_apart(chat, server):
 
 @pytest.mark.parametrize(
     ("message", "tools"),
-    [("context length exceeded", TOOLS), ("llama2 does not support tools", None)],
+    [("temperature must be between 0 and 2", TOOLS), ("llama2 does not support tools", None)],
     ids=["unrelated-400", "no-tools-offered"],
 )
 def test_other_400s_are_plain_model_errors(chat, server, message, tools):
@@ -144,7 +146,7 @@ def test_dropped_connection_before_any_text_is_retried(chat, server):
 
 def test_retries_give_up_after_max_attempts(server):
     model = OpenAIChat("m", base_url=server.url, retry_delay=0.01, max_attempts=3)
-    server.script(Error(500), Error(500), Error(500), Text("never"))
+    server.script(Error(503), Error(502), Error(504), Text("never"))
     with pytest.raises(ModelError, match="after 3 attempts"):
         model.complete(HELLO)
     assert server.pending() == 1

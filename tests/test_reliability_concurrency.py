@@ -108,8 +108,8 @@ def shared(store_target):
 
 
 def tag_of(memory: str) -> str | None:
-    """The run message a memory names ("Fact from w0 r1." -> "w0 r1"), if any."""
-    found = re.fullmatch(r"(?:Fact from |Latest note: )(w\d+ r\d+)\.", memory)
+    """The run message a memory names ("User said w0 r1." -> "w0 r1"), if any."""
+    found = re.fullmatch(r"(?:User said |Latest note: )(w\d+ r\d+)\.", memory)
     return found[1] if found else None
 
 
@@ -123,7 +123,7 @@ def test_8_processes_x_25_runs_with_memory_and_summaries(server, forks, agentcli
     for k, ((out, err), code) in enumerate(results):
         assert (code, out.decode()) == (0, "".join(f"echo: w{k} r{i}\n" for i in range(RUNS)))
         assert err.decode() == "".join(
-            f"memory added: Fact from w{k} r{i}.\nmemory updated: {LATEST}w{k} r{i}.\n"
+            f"memory added: User said w{k} r{i}.\nmemory updated: {LATEST}w{k} r{i}.\n"
             for i in range(RUNS)
         )
 
@@ -179,8 +179,8 @@ def test_8_processes_x_25_runs_with_memory_and_summaries(server, forks, agentcli
     for user in USERS:
         tags = sorted(t for t, (owner, _) in expected.items() if owner == user)
         mine = [(i, text) for i, owner, text in memories if owner == user]
-        facts = [(i, text) for i, text in mine if text.startswith("Fact from ")]
-        assert sorted(text for _, text in facts) == sorted(f"Fact from {t}." for t in tags)
+        facts = [(i, text) for i, text in mine if text.startswith("User said ")]
+        assert sorted(text for _, text in facts) == sorted(f"User said {t}." for t in tags)
         for memory_id, text in facts:
             assert events[memory_id] == [
                 (user, "add", None, text, "manager", run_ids[tag_of(text)])
@@ -285,7 +285,7 @@ def test_threads_of_one_process_share_one_store(server, tmp_path, where):
     assert failures == []
     for user in users:
         assert sorted(m.memory for m in db.list_memories(user)) == sorted(
-            f"Fact from {user} r{i}." for i in range(10)
+            f"User said {user} r{i}." for i in range(10)
         )
         session = db.require_session(user, "s")
         assert db.count_completed_runs(session.pk) == 10

@@ -227,8 +227,8 @@ def test_repeated_kills_at_random_moments_lose_nothing(target, forks):
         events.setdefault(memory_id, []).append(tuple(event))
     assert sorted(events) == [m[0] for m in state["memories"]]
     for memory_id, _, text in state["memories"]:
-        if text.startswith("Fact from "):
-            said = text.removeprefix("Fact from ").removesuffix(".")
+        if text.startswith("User said "):
+            said = text.removeprefix("User said ").removesuffix(".")
             assert events[memory_id] == [("alice", "add", None, text, "manager", completed[said])]
         else:
             chain = events[memory_id]
@@ -289,10 +289,10 @@ def remembered(server, target):
     state = everything(path)
     assert summary_of(path) == "- one"
     assert [m[2] for m in state["memories"]][1:] == [
-        "Fact from one.",
-        "Fact from two.",
-        "Fact from three.",
-        "Fact from bob's.",
+        "User said one.",
+        "User said two.",
+        "User said three.",
+        "User said bob's.",
     ]
     return path, state
 
@@ -330,7 +330,7 @@ def test_sigkill_while_the_memory_manager_is_asked(server, forks, remembered):
 
     next_start(path, update_memory_on_run=True, **AGENT_FOLDING)
     memories = [m[2] for m in everything(path)["memories"] if m[1] == "alice"]
-    assert memories[-1] == "Fact from after."
+    assert memories[-1] == "User said after."
     assert memories[0] == f"{LATEST}after."
     assert summary_of(path) == "- one\n- two\n- three"
 

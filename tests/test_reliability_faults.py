@@ -280,7 +280,7 @@ def test_failing_follow_up_work_only_warns(db, purpose, failure, warning):
             "- one",
         )
     else:
-        assert result.memory_changes == ["memory added: Fact from two."]
+        assert result.memory_changes == ["memory added: User said two."]
         assert agent.get_session_summary(user_id="u", session_id="t") is None
 
 
@@ -319,7 +319,7 @@ def test_failing_follow_up_work_in_the_command_is_one_warning_line(
     steps = [scripted, failure] if part == "memory update" else [scripted, scripted, failure]
     server.script(*steps)
     out = cli("chat", "-s", "t", "two", env=FOLLOW_UP)
-    notice = "memory added: Fact from two.\n" if part == "summary" else ""
+    notice = "memory added: User said two.\n" if part == "summary" else ""
     assert (out.exit_code, out.stdout, out.stderr) == (
         0,
         "echo: two\n",
@@ -347,7 +347,7 @@ def test_a_cut_reply_shows_as_error_and_is_never_folded_or_remembered(cli, agent
     for text in ("three", "four"):
         agent.run(text, user_id="tester", session_id="t")
     assert [m.memory for m in db.list_memories("tester")] == [
-        f"Fact from {t}." for t in ("one", "three", "four")
+        f"User said {t}." for t in ("one", "three", "four")
     ]
     db.close()
     # No later request (chat, memory manager or fold) carried the cut run.

@@ -51,7 +51,7 @@ def test_empty_and_whitespace_messages_are_refused(cli, server, agentcli_home, m
 def test_one_megabyte_of_piped_text_is_accepted_whole(cli, server, agentcli_home):
     text = ("0123456789abcdef" * 65_536)[:1_000_000]
     server.script(Text("Read it all."))
-    out = cli("chat", "-s", "big", input=text)
+    out = cli("chat", "-s", "big", "--context-window", "400000", input=text)
     assert (out.exit_code, out.stdout) == (0, "Read it all.\n")
     assert server.requests[0]["messages"][-1]["content"] == text
     assert rows(agentcli_home / "agentcli.db", "SELECT content FROM messages WHERE seq = 0") == [

@@ -338,5 +338,6 @@ def test_a_repl_session_writes_the_key_nowhere_and_every_file_is_private(server,
         "agentcli.db": 0o600,
         "history": 0o700,
         str(history.relative_to(agentcli_home)): 0o600,
+        "endpoints.json": 0o600,  # what was learned about the endpoint: never the key
     }
     assert mode(agentcli_home) == 0o700

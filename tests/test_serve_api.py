@@ -60,6 +60,8 @@ def test_a_run_answers_the_clis_json(http):
     }
     assert sorted(run) == [
         "content",
+        "finish_reason",
+        "memories_rejected",
         "memory_changes",
         "model",
         "run_id",

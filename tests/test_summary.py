@@ -64,11 +64,11 @@ def test_the_summary_was_built_from_the_runs_the_model_was_sent(agent, scripted)
     ]
 
 
-def test_a_fold_is_one_whole_call_without_tools_after_the_reply(agent, scripted):
+def test_a_fold_is_one_streamed_call_without_tools_after_the_reply(agent, scripted):
     chat(agent, range(1, 7))
     assert [r.purpose for r in scripted.requests[-2:]] == ["chat", "summary"]
     [fold] = scripted.calls("summary")
-    assert (fold.stream, fold.tools) == (False, None)
+    assert (fold.stream, fold.tools) == (True, None)
 
 
 def test_a_fold_carries_the_previous_summary_and_only_the_new_runs(agent, scripted):

@@ -45,6 +45,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Serve the agent over HTTP: a native API and an OpenAI-compatible endpoint.",
     ),
     "db": ("db", "group", "Copy a database into another and show what one holds."),
+    "doctor": (
+        "doctor",
+        "doctor",
+        "Check the model endpoint: reachable, streaming, usage, tool calls, context window.",
+    ),
 }
 
 Function = TypeVar("Function", bound=Callable[..., Any])

@@ -96,6 +96,17 @@ def chat(
             "--markdown/--no-markdown", help="Render replies as Markdown [default: markdown]"
         ),
     ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(help="Longest reply in tokens [env: AGENTCLI_MAX_TOKENS; default: 2048]"),
+    ] = None,
+    context_window: Annotated[
+        int | None,
+        typer.Option(
+            help="The model's context window in tokens [env: AGENTCLI_CONTEXT_WINDOW; "
+            "default: asked of the server]"
+        ),
+    ] = None,
     json_: JsonOption = False,
     usage: Annotated[bool, typer.Option("--usage", help="Print token counts to stderr.")] = False,
 ) -> None:
@@ -112,6 +123,8 @@ def chat(
         memory_model=memory_model,
         summaries=summaries,
         markdown=markdown,
+        max_tokens=max_tokens,
+        context_window=context_window,
     )
     st.env.markdown = settings.markdown
     user_id = st.user(user)
@@ -180,7 +193,6 @@ def run_once(
     try:
         if json_:
             result = ask()
-            env.print_json(run_json(result))
         else:
             with ReplyStream(env) as shown:
                 result = ask(shown.feed)
@@ -195,7 +207,10 @@ def run_once(
         except AgentCliError:
             pass
         notices.show()
+    if json_:  # after the follow-up work: the manager's memory changes are part of it
+        env.print_json(run_json(result))
     if usage:
+        estimated = " (estimated: the server sent no counts)" if result.usage.estimated else ""
         env.stderr.write(
-            f"tokens: {result.usage.input_tokens} in, {result.usage.output_tokens} out\n"
+            f"tokens: {result.usage.input_tokens} in, {result.usage.output_tokens} out{estimated}\n"
         )

@@ -56,6 +56,19 @@ class ToolsRejectedError(ModelError):
     """The endpoint refused a request because it offered tools (a model without tool use)."""
 
 
+class ContextLengthError(ModelError):
+    """The server refused a request larger than the model's context window."""
+
+    def __init__(self, message: str, window: int | None = None, request: int | None = None):
+        super().__init__(message)
+        self.window = window  # tokens, when the server said
+        self.request = request
+
+
+class MessageTooLongError(UsageError):
+    """A message that cannot fit the model's context window even alone; no call was made."""
+
+
 class PartialResponseError(ModelError):
     """The connection failed after part of the reply had arrived."""
 

@@ -52,11 +52,18 @@ class ChatModel(Protocol):
         on_text: Callable[[str], None] | None = None,
         stream: bool | None = None,
         purpose: Purpose = "chat",
+        max_tokens: int | None = None,
     ) -> ModelResponse:
         """One call: the answer's text (streamed to ``on_text``), tool calls and usage.
 
-        Raises :class:`ModelError` (or :class:`PartialResponseError` after text
-        arrived, :class:`ToolsRejectedError` when tools were refused)."""
+        ``max_tokens`` caps the reply (a reply cut there has the finish reason
+        ``length``). Raises :class:`ModelError` (:class:`PartialResponseError`
+        after text arrived, :class:`ToolsRejectedError` when tools were refused,
+        :class:`ContextLengthError` for a request larger than the context window).
+
+        Optional, used when present: ``context_window() -> int | None`` (the
+        window the server reports) and ``notes`` (a :class:`~agentcli.core.notes.Notes`
+        of what was learned about the endpoint)."""
         ...
 
 

@@ -51,7 +51,8 @@ class Message(NamedTuple):
 
     def to_chat(self) -> dict[str, Any]:
         """This message as a Chat Completions message."""
-        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        # Content is always a string: strict servers refuse null, even beside tool calls.
+        out: dict[str, Any] = {"role": self.role, "content": self.content or ""}
         if self.tool_calls:
             out["tool_calls"] = self.tool_calls
         if self.tool_call_id is not None:
@@ -80,17 +81,23 @@ class SearchHit(NamedTuple):
 
 
 class Usage(NamedTuple):
-    """Token counts; ``calls`` is the number of model calls they came from."""
+    """Token counts; ``calls`` is the number of model calls they came from.
+
+    ``estimated``: some of the counts were estimated locally because the server
+    reported none (see :func:`agentcli.core.text.estimate_tokens`).
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     calls: int = 0
+    estimated: bool = False
 
     def __add__(self, other: Usage) -> Usage:  # type: ignore[override]  # sums, not concatenates
         return Usage(
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,
             self.calls + other.calls,
+            self.estimated or other.estimated,
         )
 
 

@@ -35,14 +35,17 @@ class ModelResponse:
     usage: Usage = field(default_factory=Usage)
     finish_reason: str | None = None
     model: str | None = None
+    # Things the client learned about the server that the person should hear
+    # once (e.g. "this server cannot stream tool calls"); the agent warns.
+    notices: list[str] = field(default_factory=list)
 
     def to_message(self) -> dict[str, Any]:
         """The assistant message to store and to send back in later requests."""
-        message: dict[str, Any] = {"role": "assistant", "content": self.content or None}
+        # ``content`` is "" rather than null beside tool calls: OpenAI takes
+        # either, strict servers (llama-cpp-python) only a string.
+        message: dict[str, Any] = {"role": "assistant", "content": self.content or ""}
         if self.tool_calls:
             message["tool_calls"] = [c.to_chat() for c in self.tool_calls]
-        elif message["content"] is None:
-            message["content"] = ""
         return message
 
 
@@ -60,6 +63,10 @@ class RunResult:
     duration_ms: int = 0
     messages: list[dict[str, Any]] = field(default_factory=list)
     memory_changes: list[str] = field(default_factory=list)
+    # "stop", or "length" when the reply was cut at ``max_tokens``.
+    finish_reason: str | None = None
+    # Memories the automatic manager proposed but that the user never said.
+    memories_rejected: int = 0
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 TITLE_CHARS = 60
 MAX_QUERY_WORDS = 32
@@ -97,3 +98,98 @@ def search_words(text: str) -> list[str]:
     if found:
         return found
     return list(dict.fromkeys(_WORD.findall(text.casefold())))[:MAX_QUERY_WORDS]
+
+
+# -- token estimates ---------------------------------------------------------
+# Tokens are counted without the model's tokenizer, on the high side: one token
+# per 3 bytes of UTF-8. English runs about 4 characters a token, so this
+# overcounts it by a third; CJK text (3 bytes a character, often a token each)
+# comes out about right. Overcounting costs some history; undercounting would
+# cost the request.
+BYTES_PER_TOKEN = 3
+# What a message costs besides its text (role, separators of the chat template).
+MESSAGE_OVERHEAD = 4
+
+
+def estimate_tokens(text: str | None) -> int:
+    """Tokens in ``text``, estimated high: UTF-8 bytes ÷ 3, rounded up."""
+    if not text:
+        return 0
+    return -(-len(text.encode("utf-8", "surrogatepass")) // BYTES_PER_TOKEN)
+
+
+def estimate_message_tokens(messages: list[dict[str, Any]]) -> int:
+    """Tokens of Chat Completions messages: their text, tool calls and a per-message overhead."""
+    total = 0
+    for message in messages:
+        total += MESSAGE_OVERHEAD + estimate_tokens(message.get("content") or "")
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            total += MESSAGE_OVERHEAD + estimate_tokens(function.get("name") or "")
+            total += estimate_tokens(function.get("arguments") or "")
+    return total
+
+
+# -- grounding: is a proposed memory in the user's own words? ------------------
+# Words that frame a fact about the user rather than state it.
+FRAMING_WORDS = frozenset(
+    "user users person people someone their they them themselves name named called "
+    "currently also really likes".split()
+)
+# Share of a memory's content words that must appear in what the user wrote.
+GROUNDED_SHARE = 2 / 3
+_SUFFIXES = ("ingly", "ings", "ing", "edly", "ies", "ied", "es", "ed", "ly", "s")
+
+
+def stem(word: str) -> str:
+    """A crude stem: the word case-folded, a possessive and one common suffix removed."""
+    word = word.casefold().removesuffix("'s").removesuffix("\u2019s")
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            base = word[: -len(suffix)]
+            if suffix in ("ies", "ied"):
+                return base + "y"
+            if suffix == "s" and word.endswith("ss"):
+                return word
+            return base
+    return word
+
+
+def content_stems(text: str) -> list[str]:
+    """The stems of the words of ``text`` that say something (no stop or framing words)."""
+    words = _WORD.findall(text.casefold())
+    return [
+        stem(w)
+        for w in words
+        if w not in STOP_WORDS and w not in FRAMING_WORDS and (len(w) > 1 or w.isdigit())
+    ]
+
+
+def grounded(memory: str, source: str, share: float = GROUNDED_SHARE) -> bool:
+    """Whether ``memory`` restates ``source``: at least ``share`` of its content words
+    appear there, compared by stem (or by a common start of 5+ letters, which
+    catches 'prefer'/'preference'). A memory made only of common words is compared
+    by all its words; one with no word at all is not grounded."""
+    wanted = content_stems(memory) or [
+        stem(w) for w in _WORD.findall(memory.casefold()) if w not in FRAMING_WORDS
+    ]
+    if not wanted:
+        return False
+    have = set(content_stems(source)) | {w.casefold() for w in _WORD.findall(source)}
+    prefixes = {w[:5] for w in have if len(w) >= 5}
+    found = sum(1 for w in wanted if w in have or (len(w) >= 5 and w[:5] in prefixes))
+    return found >= share * len(wanted)
+
+
+_FIRST_PERSON = re.compile(
+    r"\b(my|mine|i'm|i’m|i am|i was|i have|i've|i live|i work|i like|i love|i prefer|"
+    r"i hate|i need|i moved|i study|call me)\b",
+    re.IGNORECASE,
+)
+
+
+def states_facts(message: str) -> bool:
+    """Whether a message seems to tell something about its writer ("My name is...",
+    "I prefer..."): a statement in the first person, not only a question."""
+    text = message.strip()
+    return bool(_FIRST_PERSON.search(text)) and not (text.endswith("?") and "." not in text)

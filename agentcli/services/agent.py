@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from ..core.cancel import Cancellation
 from ..core.context import DEFAULT_INSTRUCTIONS, Context
 from ..core.errors import (
-    ModelError,
+    AgentCliError,
+    ContextLengthError,
     PartialResponseError,
     RunCancelled,
     ToolsRejectedError,
@@ -36,10 +37,13 @@ from ..core.events import (
     ToolResultEvent,
     Warning,
 )
+from ..core.notes import CONTEXT_WINDOW, TOKEN_RATIO, TOOLS_REJECTED, Notes
 from ..core.protocols import ChatModel, Store
 from ..core.records import Memory, Run, Session, Usage
 from ..core.results import ModelResponse, RunContext, RunResult, SessionSummary
+from ..core.text import states_facts
 from ..core.tools import Toolbox
+from .fitting import DEFAULT_CONTEXT_WINDOW, Fit, Measure, fit
 from .liveness import current_owner, sweep_interrupted
 
 if TYPE_CHECKING:
@@ -48,6 +52,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("agentcli")
 
 MAX_TOOL_ROUNDS = 8
+# Caps on a reply, in tokens: a person's run, a memory-manager call, a fold.
+DEFAULT_MAX_TOKENS = 2048
+MEMORY_MAX_TOKENS = 512
+SUMMARY_MAX_TOKENS = 768
+# Runs telling the model about the user with no memory tool called, before
+# agentcli says (once) that the model seems not to use its memory tools.
+UNUSED_TOOL_RUNS = 3
 
 
 class Agent:
@@ -67,6 +78,10 @@ class Agent:
         summary_batch_runs: int = 5,
         summary_model: ChatModel | None = None,
         max_tool_rounds: int = MAX_TOOL_ROUNDS,
+        context_window: int | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        memory_max_tokens: int = MEMORY_MAX_TOKENS,
+        summary_max_tokens: int = SUMMARY_MAX_TOKENS,
         on_warning: Callable[[str], None] | None = None,
         on_event: EventSink | None = None,
         executor: Executor | None = None,
@@ -74,6 +89,11 @@ class Agent:
         if num_history_runs < 0:
             raise UsageError("num_history_runs must be 0 or more")
         self.model = model
+        # What was learned about the model's endpoint; the model's own when it keeps some.
+        self.notes: Notes = getattr(model, "notes", None) or Notes()
+        self.configured_window = context_window
+        self.max_tokens = max_tokens
+        self._window: int | None = None
         self.db = db
         self.instructions = instructions or DEFAULT_INSTRUCTIONS
         self.add_history_to_context = add_history_to_context
@@ -91,6 +111,8 @@ class Agent:
                 agentic=enable_agentic_memory,
                 automatic=update_memory_on_run,
                 token_budget=memory_token_budget,
+                max_tokens=memory_max_tokens,
+                context_window=self.context_window,
             )
         self.summarizer = None
         if enable_session_summaries:
@@ -101,10 +123,13 @@ class Agent:
                 model=summary_model or self.model,
                 batch_runs=summary_batch_runs,
                 history_runs=num_history_runs if add_history_to_context else 0,
+                max_tokens=summary_max_tokens,
+                context_window=self.context_window,
             )
         # Runs the follow-up work of background runs; else the agent's own worker thread.
         self.executor = executor
-        self._tools_rejected = False
+        self._summary_max_tokens = summary_max_tokens
+        self._tools_rejected = bool(self.notes.recent(TOOLS_REJECTED))
         self._jobs: queue.Queue[Callable[[], None] | None] | None = None
         self._worker: threading.Thread | None = None
 
@@ -157,9 +182,9 @@ class Agent:
 
         new: list[dict[str, Any]] = []
         try:
-            context = self.build_context(session, user_id, message)
             toolbox = self.memory.toolbox(user_id, session_id, run.run_id) if self.memory else None
-            response, usage = self._answer(context.messages(), toolbox, forward, new, emit, cancel)
+            fitted = self.fit_context(session, user_id, message, toolbox, emit)
+            response, usage = self._answer(fitted, toolbox, forward, new, emit, cancel)
         except (KeyboardInterrupt, RunCancelled):
             status, reason = "cancelled", "cancelled by the user"
             if cancel is not None and cancel.requested:
@@ -170,7 +195,13 @@ class Agent:
         except PartialResponseError as exc:
             self._end(run, "error", new, [exc.partial], started, error=str(exc))
             raise
-        except ModelError as exc:
+        except ContextLengthError as exc:
+            # The server counted more than we did: the next run reads the window
+            # and the token ratio it taught the model client.
+            self._window = None
+            self._end(run, "error", new, [], started, error=str(exc))
+            raise
+        except AgentCliError as exc:  # a model failure, or a message too long to send
             self._end(run, "error", new, [], started, error=str(exc))
             raise
         except BaseException as exc:
@@ -196,9 +227,14 @@ class Agent:
             duration_ms=duration,
             messages=new,
             memory_changes=list(toolbox.changes) if toolbox is not None else [],
+            finish_reason=response.finish_reason,
         )
         for notice in result.memory_changes:
             emit(MemoryChanged(notice, "agent"))
+        if response.finish_reason == "length":
+            self.warn(f"reply cut at {fitted.max_tokens:,} tokens; --max-tokens raises it", emit)
+        if toolbox and self.memory is not None and self.memory.agentic:
+            self._watch_tool_use(message, new, emit)
         emit(RunCompleted(result))
         follow = RunContext(user_id, session, finished, message, result, emit)
         if background:
@@ -228,11 +264,71 @@ class Agent:
         self.model.check_configured()
         sweep_interrupted(self.db)  # a dead process's "running" run would stop the fold
         summarizer = self.summarizer or Summarizer(
-            self.db, model=self.model, batch_runs=1, history_runs=0
+            self.db,
+            model=self.model,
+            batch_runs=1,
+            history_runs=0,
+            max_tokens=self._summary_max_tokens,
+            context_window=self.context_window,
         )
         return summarizer.summarize(user_id, session_id)
 
+    def context_window(self) -> int:
+        """The model's context window in tokens: the setting, else what the server
+        reports (the model client asks and keeps the answer), else a default."""
+        if self._window is None:
+            asked = None
+            if self.configured_window is None:
+                ask = getattr(self.model, "context_window", None)
+                try:
+                    asked = ask() if callable(ask) else None
+                except Exception as exc:  # a probe that fails must not fail the run
+                    log.info("could not ask the server for its context window: %s", exc)
+            window = self.configured_window or asked or DEFAULT_CONTEXT_WINDOW
+            # A window the server itself stated when refusing a request beats a setting.
+            refused = self.notes.get(CONTEXT_WINDOW)
+            if isinstance(refused, dict) and refused.get("source") == "server error":
+                window = min(window, int(refused.get("tokens") or window))
+            self._window = window
+        return self._window
+
     # -- the parts of a run ---------------------------------------------------
+    def fit_context(
+        self,
+        session: Session,
+        user_id: str,
+        message: str,
+        toolbox: Toolbox | None,
+        emit: EventSink | None = None,
+    ) -> Fit:
+        """The context of this run, fitted to the context window (see ``fitting``)."""
+        tools = toolbox.specs() if toolbox and not self._tools_rejected else None
+        ratio = float(self.notes.get(TOKEN_RATIO) or 1.0)
+        measure = Measure(self.context_window(), self.max_tokens, tools, ratio)
+        context = self.build_context(session, user_id, message)
+
+        def fold(runs: int) -> Any:
+            assert self.summarizer is not None
+            try:
+                self.summarizer.fold_oldest(user_id, session, keep=len(context.history) - runs)
+            except Exception as exc:  # the runs are left out instead
+                self.warn(f"summary failed: {exc}; older runs were left out instead", emit)
+                return None
+            return self.build_context(session, user_id, message)
+
+        memory = self.memory
+        return fit(
+            context,
+            measure,
+            fold=fold if self.summarizer is not None else None,
+            shrink_memories=(
+                (lambda budget: memory.context_blocks(user_id, message, budget=budget))
+                if memory is not None
+                else None
+            ),
+            memory_budget=memory.token_budget if memory is not None else 0,
+        )
+
     def build_context(self, session: Session, user_id: str, message: str) -> Context:
         context = Context(instructions=self.instructions, message=message)
         if self.add_history_to_context and self.num_history_runs > 0:
@@ -250,7 +346,7 @@ class Agent:
 
     def _answer(
         self,
-        messages: list[dict[str, Any]],
+        fitted: Fit,
         toolbox: Toolbox | None,
         on_text: Callable[[str], None],
         new: list[dict[str, Any]],
@@ -258,6 +354,8 @@ class Agent:
         cancel: Cancellation | None = None,
     ) -> tuple[ModelResponse, Usage]:
         """Call the model, running tool calls until it answers in text."""
+        messages = fitted.context.messages()
+        cap = fitted.max_tokens
         usage = Usage()
         for round_no in range(self.max_tool_rounds + 1):
             if cancel is not None and cancel.requested:
@@ -266,13 +364,20 @@ class Agent:
             if toolbox and round_no < self.max_tool_rounds and not self._tools_rejected:
                 offer = toolbox.specs()
             try:
-                response = self.model.complete(messages + new, tools=offer, on_text=on_text)
+                response = self.model.complete(
+                    messages + new, tools=offer, on_text=on_text, max_tokens=cap
+                )
             except ToolsRejectedError as exc:
-                # A model without tool use: answer without memory tools from now on.
+                # A model without tool use: answer without memory tools from now on
+                # (the model client keeps the refusal, so this is said once).
                 self._tools_rejected = True
                 self.warn(f"{exc}; continuing without memory tools", emit)
                 offer = None
-                response = self.model.complete(messages + new, tools=None, on_text=on_text)
+                response = self.model.complete(
+                    messages + new, tools=None, on_text=on_text, max_tokens=cap
+                )
+            for notice in response.notices:
+                self.warn(notice, emit)
             usage += response.usage
             if response.tool_calls and not offer:
                 response.tool_calls = []  # tools were not offered: keep the text only
@@ -285,6 +390,23 @@ class Agent:
                 emit(ToolResultEvent(call.name, result))
                 new.append({"role": "tool", "tool_call_id": call.id, "content": result})
         raise AssertionError("unreachable: the last round offers no tools")
+
+    def _watch_tool_use(self, message: str, new: list[dict[str, Any]], emit: EventSink) -> None:
+        """Say once when the model never calls its memory tools though told about the user."""
+        if any(m.get("tool_calls") for m in new):
+            self.notes.set("memory_tools_used", True)
+            return
+        if self._tools_rejected or not states_facts(message) or self.notes.get("memory_tools_used"):
+            return
+        if self.notes.increment("memory_tools_unused_runs") >= UNUSED_TOOL_RUNS and self.notes.once(
+            "warned_memory_tools_unused"
+        ):
+            self.warn(
+                f"the model called no memory tool in {UNUSED_TOOL_RUNS} runs that told it about "
+                "you, so nothing is being remembered: it may not use tools well; "
+                "--memory automatic saves memories without relying on it",
+                emit,
+            )
 
     def _end(
         self,

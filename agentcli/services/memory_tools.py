@@ -7,6 +7,7 @@ the model can read, never an exception that ends the run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..core.errors import DuplicateMemoryError, NotFoundError, UsageError
@@ -17,6 +18,10 @@ from . import recall
 from .memory_edit import change_notice, clean_memory, clean_topics
 
 SEARCH_LIMIT = 10
+REJECTED = (
+    "rejected: the user did not say this in their message; record only what the user "
+    "stated or confirmed"
+)
 
 _TOPICS = {
     "type": "array",
@@ -44,6 +49,10 @@ class MemoryToolbox(Toolbox):
         self.run_id = run_id
         self.actor = actor
         self.changes: list[str] = []
+        # When set, a memory to add or rewrite must pass it (the text, and the
+        # memory it replaces); one that does not is refused and counted.
+        self.guard: Callable[[str, str | None], bool] | None = None
+        self.rejected = 0
         super().__init__(
             [
                 Tool(
@@ -80,6 +89,8 @@ class MemoryToolbox(Toolbox):
     # -- the tools ------------------------------------------------------------
     def add_memory(self, memory: Any, topics: Any = None) -> str:
         text, tags = _text(memory), _tags(topics)
+        if not self._allowed(text, None):
+            return REJECTED
         stored, added = self.db.add_memory(
             self.user_id,
             text,
@@ -97,6 +108,8 @@ class MemoryToolbox(Toolbox):
         number, text, tags = _memory_id(memory_id), _text(memory), _tags(topics)
         try:
             before = self.db.get_memory(self.user_id, number)
+            if not self._allowed(text, before.memory):
+                return REJECTED
             after = self.db.update_memory(
                 self.user_id,
                 number,
@@ -121,6 +134,13 @@ class MemoryToolbox(Toolbox):
             raise ToolError(_short(exc)) from None
         self.changes.append(change_notice("deleted", gone))
         return f"deleted memory {number}"
+
+    def _allowed(self, text: str, before: str | None) -> bool:
+        if self.guard is None or self.guard(text, before):
+            return True
+        self.rejected += 1
+        self.changes.append(f"memory rejected (not in the user's words): {text}")
+        return False
 
     def search_memories(self, query: Any) -> str:
         if not isinstance(query, str) or not query.strip():

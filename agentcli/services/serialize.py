@@ -138,7 +138,11 @@ def run_json(result: Any) -> dict[str, Any]:
         "usage": {
             "input_tokens": result.usage.input_tokens,
             "output_tokens": result.usage.output_tokens,
+            # True when the server sent no counts and these are agentcli's estimate.
+            "estimated": result.usage.estimated,
         },
         "status": result.status,
+        "finish_reason": result.finish_reason,
         "memory_changes": list(result.memory_changes),
+        "memories_rejected": result.memories_rejected,
     }

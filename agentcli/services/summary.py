@@ -36,6 +36,7 @@ from ..core.events import SummaryUpdated
 from ..core.protocols import ChatModel, Store
 from ..core.records import Message, Session, Usage
 from ..core.results import SessionSummary
+from ..core.text import BYTES_PER_TOKEN, estimate_tokens
 
 if TYPE_CHECKING:
     from ..core.results import RunContext
@@ -47,6 +48,8 @@ MAX_FOLD_CHARS = 48_000
 MAX_MESSAGE_CHARS = 4_000
 MAX_FOLDS_PER_RUN = 3
 SUMMARY_WORDS = 300
+# Shortest cut of one message in a fold, however small the context window.
+MIN_MESSAGE_CHARS = 200
 
 FOLD_INSTRUCTIONS = (
     "You maintain the running summary of a long conversation between a user and an "
@@ -77,11 +80,39 @@ def stored_summary(db: Store, user_id: str, session_id: str) -> SessionSummary:
 class Summarizer:
     """Keeps a session's rolling summary; the Agent asks it for the history window."""
 
-    def __init__(self, db: Store, *, model: ChatModel, batch_runs: int, history_runs: int = 5):
+    def __init__(
+        self,
+        db: Store,
+        *,
+        model: ChatModel,
+        batch_runs: int,
+        history_runs: int = 5,
+        max_tokens: int = 768,
+        context_window: Callable[[], int] | None = None,
+    ):
         self.db = db
         self.model = model
         self.batch_runs = max(1, batch_runs)
         self.history_runs = history_runs
+        self.max_tokens = max_tokens
+        self.context_window = context_window
+
+    def fold_chars(self, previous: str | None) -> int:
+        """The most characters of turns one fold may send: ``MAX_FOLD_CHARS``, or less
+        when the context window (less the reply, instructions and previous summary)
+        holds less."""
+        if self.context_window is None:
+            return MAX_FOLD_CHARS
+        used = self.max_tokens + estimate_tokens(FOLD_INSTRUCTIONS) + estimate_tokens(previous)
+        room = self.context_window() - used - 128  # the prompt's own words, the template
+        return max(MIN_MESSAGE_CHARS, min(MAX_FOLD_CHARS, room * BYTES_PER_TOKEN))
+
+    def fold_oldest(self, user_id: str, session: Session, *, keep: int) -> None:
+        """Fold now every run of the verbatim window except the newest ``keep`` (a
+        request that would not fit the context window otherwise)."""
+        self._catch_up(
+            user_id, session.pk, keep=keep, min_runs=1, max_folds=MAX_FOLDS_PER_RUN, run_pk=None
+        )
 
     def verbatim_cap(self, num_history_runs: int) -> int:
         """The most runs ever sent verbatim: room for the window and a late fold."""
@@ -142,8 +173,9 @@ class Summarizer:
             )
             if not pks or (folds == 0 and len(pks) < min_runs):
                 return
-            runs = _bounded(self.db.messages_by_run(pks, max_chars=MAX_MESSAGE_CHARS))
-            text = self._fold(state.summary, runs, user_id, session_pk, run_pk)
+            budget = self.fold_chars(state.summary)
+            runs, cut = _bounded(self.db.messages_by_run(pks, max_chars=MAX_MESSAGE_CHARS), budget)
+            text = self._fold(state.summary, runs, user_id, session_pk, run_pk, cut)
             stored = self.db.set_summary(
                 session_pk, text, through_pk=runs[-1][0].run_pk, expected_through=state.through_pk
             )
@@ -160,11 +192,14 @@ class Summarizer:
         user_id: str,
         session_pk: int,
         run_pk: int | None,
+        cut: int = MAX_MESSAGE_CHARS,
     ) -> str:
-        messages = fold_request(previous, runs)
+        messages = fold_request(previous, runs, cut)
         started = time.monotonic()
         try:
-            response = self.model.complete(messages, stream=False, purpose="summary")
+            # Streamed like a reply: on a slow server the timeout bounds the first
+            # token and the stall limit each pause, not the whole summary.
+            response = self.model.complete(messages, purpose="summary", max_tokens=self.max_tokens)
             text = response.content.strip()
             if not text:
                 raise ModelError("the model answered with an empty summary")
@@ -194,10 +229,13 @@ class Summarizer:
         return text
 
 
-def fold_request(previous: str | None, runs: list[list[Message]]) -> list[dict[str, Any]]:
-    """The messages of one fold: the previous summary and only the runs to fold in."""
+def fold_request(
+    previous: str | None, runs: list[list[Message]], cut: int = MAX_MESSAGE_CHARS
+) -> list[dict[str, Any]]:
+    """The messages of one fold: the previous summary and only the runs to fold in,
+    each message cut at ``cut`` characters."""
     before = previous.strip() if previous else "(none yet: these are the first turns)"
-    turns = "\n\n".join(_render_run(run) for run in runs)
+    turns = "\n\n".join(_render_run(run, cut) for run in runs)
     prompt = (
         f"Previous summary:\n{before}\n\n"
         f"Conversation turns to fold in, oldest first:\n\n{turns}\n\n"
@@ -209,11 +247,11 @@ def fold_request(previous: str | None, runs: list[list[Message]]) -> list[dict[s
     ]
 
 
-def _render_run(run: list[Message]) -> str:
+def _render_run(run: list[Message], cut: int = MAX_MESSAGE_CHARS) -> str:
     when = run[0].created_at[:16].replace("T", " ")
     lines = [f"### Turn of {when} UTC"]
     for message in run:
-        text = _cut(message.content or "")
+        text = _cut(message.content or "", cut)
         if message.role == "user":
             lines.append(f"User: {text}")
         elif message.role == "tool":
@@ -223,25 +261,39 @@ def _render_run(run: list[Message]) -> str:
                 lines.append(f"Assistant: {text}")
             for call in message.tool_calls or []:
                 function = call.get("function", {})
-                args = _cut(function.get("arguments", ""))
+                args = _cut(function.get("arguments", ""), cut)
                 lines.append(f"Assistant called {function.get('name', '?')}({args})")
     return "\n".join(lines)
 
 
-def _cut(text: str) -> str:
-    return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS] + " […cut]"
+def _cut(text: str, cut: int = MAX_MESSAGE_CHARS) -> str:
+    return text if len(text) <= cut else text[:cut] + " […cut]"
 
 
-def _bounded(runs: list[list[Message]]) -> list[list[Message]]:
-    """The leading runs whose text fits ``MAX_FOLD_CHARS`` (always at least one)."""
+def _bounded(
+    runs: list[list[Message]], max_chars: int = MAX_FOLD_CHARS
+) -> tuple[list[list[Message]], int]:
+    """The leading runs whose text fits ``max_chars``, and the cut of each message.
+
+    Always at least one run: when even the first does not fit, its messages
+    are cut shorter (never below ``MIN_MESSAGE_CHARS``)."""
+    cut = MAX_MESSAGE_CHARS
+    first = runs[0]
+    while cut > MIN_MESSAGE_CHARS and _size(_render_run(first, cut)) > max_chars:
+        cut = max(MIN_MESSAGE_CHARS, cut // 2)
     taken: list[list[Message]] = []
     size = 0
     for run in runs:
-        size += len(_render_run(run))
-        if taken and size > MAX_FOLD_CHARS:
+        size += _size(_render_run(run, cut))
+        if taken and size > max_chars:
             break
         taken.append(run)
-    return taken
+    return taken, cut
+
+
+def _size(text: str) -> int:
+    """Characters of ASCII text; more for text whose characters take more UTF-8 bytes."""
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _ms_since(started: float) -> int:
