@@ -298,7 +298,9 @@ def test_background_follow_up_work_runs_on_another_thread_until_wait(scripted, d
 
     scripted.default["memory"] = slow_manager
     events = []
-    result = agent.run("I like tea", user_id="u", session_id="s", on_event=events.append, background=True)
+    result = agent.run(
+        "I like tea", user_id="u", session_id="s", on_event=events.append, background=True
+    )
     assert result.memory_changes == [] and FollowUpDone(result.run_id) not in events
     release.set()
     agent.wait()
