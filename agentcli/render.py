@@ -33,6 +33,49 @@ def safe_text(text: str | None) -> str:
     return _CONTROL.sub(_visible, text)
 
 
+_ID_ESCAPES = {9: "\\t", 10: "\\n", 13: "\\r"}
+
+
+def identifier(text: str | None) -> str:
+    """An id as a table shows it: every control character as an escape, tab and
+    line breaks too (``a\\nb``, ``a\\tb`` and ``a b`` stay three different ids),
+    cut to :data:`MAX_ID` columns."""
+    return fit(safe_text((text or "").translate(_ID_ESCAPES)), MAX_ID)
+
+
+def cell_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: wide (CJK) characters count two,
+    combining marks and zero-width characters none."""
+    from unicodedata import combining, east_asian_width
+
+    width = 0
+    for char in text:
+        if combining(char) or char in "\u200b\u200c\u200d\u2060\ufeff":
+            continue
+        width += 2 if east_asian_width(char) in "WF" else 1
+    return width
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` columns, ending with an ellipsis when cut."""
+    if len(text) <= width // 2 or cell_width(text) <= width:
+        return text
+    out, used = [], 1  # the ellipsis
+    for char in text:
+        size = cell_width(char)
+        if used + size > width:
+            break
+        out.append(char)
+        used += size
+    return "".join(out).rstrip() + "…"
+
+
+# Widest an id and any other table cell but a row's last are shown (columns);
+# longer ones are cut with an ellipsis, so one long id or name cannot widen
+# every row. ``--json`` is exact.
+MAX_ID, MAX_CELL = 40, 100
+
+
 def json_text(data: Any) -> str:
     """JSON that is safe on a terminal and means exactly ``data``.
 
@@ -148,7 +191,10 @@ class Env:
             self.stdout.flush()
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[str | Marked]]) -> None:
-        """A table: Rich in a terminal, else columns aligned with two spaces."""
+        """A table: Rich in a terminal, else columns aligned with two spaces.
+
+        Every cell but a row's last is cut to :data:`MAX_CELL` columns."""
+        rows = [_fitted(row) for row in rows]
         if self.stdout_isatty:
             from rich import box
             from rich.table import Table
@@ -188,15 +234,28 @@ def _rich_text(text: str | Marked, style: str | None) -> Any:
     return Text(safe_text(text), style=style or "")
 
 
+def _fitted(row: Sequence[str | Marked]) -> list[str | Marked]:
+    """A row made inert, every cell but the last cut to :data:`MAX_CELL` columns."""
+    cells = list(row)
+    for i, cell in enumerate(cells[:-1]):
+        if isinstance(cell, str):
+            cells[i] = fit(safe_text(cell), MAX_CELL)
+    return cells
+
+
 def plain_table(headers: Sequence[str], rows: Sequence[Sequence[str | Marked]]) -> str:
-    """Columns aligned with two spaces; the last column is not padded. Control
-    characters are made visible: a table is for reading (``--json`` is the data)."""
+    """Columns aligned with two spaces by display width (a CJK character takes
+    two); the last column is not padded. Control characters are made visible:
+    a table is for reading (``--json`` is the data)."""
     cells = [[safe_text(c.plain if isinstance(c, Marked) else c) for c in row] for row in rows]
     grid = [list(headers), *cells]
-    widths = [max(len(row[i]) for row in grid) for i in range(len(headers))]
+    widths = [max(cell_width(row[i]) for row in grid) for i in range(len(headers))]
     lines = []
     for row in grid:
-        padded = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
+        padded = [
+            cell + " " * (width - cell_width(cell))
+            for cell, width in zip(row[:-1], widths, strict=False)
+        ]
         lines.append("  ".join([*padded, row[-1]]).rstrip())
     return "\n".join(lines) + "\n"
 

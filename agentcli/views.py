@@ -7,7 +7,7 @@ this module decides what is shown, never how a terminal draws it.
 from __future__ import annotations
 
 from .core.records import Message, SearchHit, Session
-from .render import Env, Marked
+from .render import Env, Marked, identifier
 from .services.serialize import snippet_pieces
 
 # Longest tool call or tool result shown in a conversation (characters).
@@ -45,13 +45,13 @@ def sessions_table(
     for s in sessions:
         mark = "* " if current is not None and s.session_id == current else ""
         row: list[str | Marked] = [
-            mark + one_line(s.session_id),
+            mark + identifier(s.session_id),
             one_line(s.name),
             str(s.runs),
             short_time(s.updated_at),
         ]
         if all_users:
-            row.insert(0, one_line(s.user_id))
+            row.insert(0, identifier(s.user_id))
         rows.append(row)
     env.table(headers, rows)
 
@@ -138,12 +138,12 @@ def search_table(env: Env, hits: list[SearchHit], *, all_users: bool = False) ->
     rows: list[list[str | Marked]] = []
     for hit in hits:
         row: list[str | Marked] = [
-            one_line(hit.session_id),
+            identifier(hit.session_id),
             hit.role,
             short_time(hit.created_at),
             marked_snippet(hit.snippet),
         ]
         if all_users:
-            row.insert(0, one_line(hit.user_id))
+            row.insert(0, identifier(hit.user_id))
         rows.append(row)
     env.table(headers, rows)

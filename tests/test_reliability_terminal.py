@@ -171,6 +171,11 @@ TEXT_VIEWS = {
     "memories-clear": ("memories", "clear", "-u", USER, "--yes"),
     "summarize-show": ("summarize", "-s", SESSION, "-u", USER, "--show"),
 }
+# Tables cut long cells with an ellipsis (ids at 40 columns, other cells but a
+# row's last at 100), so there only the start of EVIL is shown: literally.
+CUT_VIEWS = {"sessions-list", "sessions-list-all-users", "sessions-search"}
+CUT_VIEWS |= {"sessions-search-all-users"}
+CUT_VIEWS |= {"memories-list", "memories-search"}
 JSON_VIEWS = {
     "sessions-list": ("sessions", "list", "-u", USER, "--json"),
     "sessions-show": ("sessions", "show", SESSION, "-u", USER, "--json"),
@@ -184,10 +189,11 @@ JSON_VIEWS = {
 
 
 @pytest.mark.parametrize("no_color", [False, True], ids=["colour", "NO_COLOR"])
-@pytest.mark.parametrize("args", TEXT_VIEWS.values(), ids=TEXT_VIEWS)
+@pytest.mark.parametrize("view", TEXT_VIEWS)
 def test_every_view_in_a_terminal_shows_stored_escapes_and_markup_literally(
-    evil, monkeypatch, args, no_color
+    evil, monkeypatch, view, no_color
 ):
+    args = TEXT_VIEWS[view]
     monkeypatch.setenv("COLUMNS", "1000")
     if no_color:
         monkeypatch.setenv("NO_COLOR", "1")
@@ -196,7 +202,8 @@ def test_every_view_in_a_terminal_shows_stored_escapes_and_markup_literally(
     raw = out + err
     assert [bit for bit in RAW_BITS if bit in raw] == []
     shown = visible(raw)
-    assert [piece for piece in SHOWN if piece not in shown] == []
+    expected = SHOWN[:1] + ["…"] if view in CUT_VIEWS else SHOWN
+    assert [piece for piece in expected if piece not in shown] == []
 
 
 @pytest.mark.parametrize("args", JSON_VIEWS.values(), ids=JSON_VIEWS)
@@ -254,7 +261,7 @@ def test_piped_tables_show_control_characters_as_escapes(evil):
     ):
         out = piped(*args)
         assert [bit for bit in RAW_BITS if bit in out] == []
-        assert "\\x1b]0;pwned\\x07" in out and "[bold red]alert[/bold red]" in out
+        assert "\\x1b]0;pwned\\x07" in out
 
 
 def test_confirmation_questions_are_inert(evil, monkeypatch):
