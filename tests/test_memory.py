@@ -149,12 +149,26 @@ def test_agentic_memory_end_to_end_over_http(server, db, stream):
     ("call", "error"),
     [
         (("add_memory", '{"memory": "Sarah li'), "error: arguments are not valid JSON"),
-        (("add_memory", {"memory": 42}), "error: memory must be a string"),
-        (("add_memory", {"text": FACT}), "error: bad arguments for add_memory"),
+        (("add_memory", {"memory": 42}), "error: add_memory: memory must be a string"),
+        (
+            ("add_memory", {"text": FACT}),
+            "error: add_memory: unknown argument 'text' (arguments: memory, topics)",
+        ),
+        (("add_memory", {"topics": ["x"]}), "error: add_memory: missing argument 'memory'"),
+        (("add_memory", {"memory": None}), "error: add_memory: missing argument 'memory'"),
         (("add_memory", {"memory": "   "}), "error: a memory must not be empty"),
-        (("add_memory", {"memory": FACT, "topics": [1]}), "error: topics must be a list"),
+        (
+            ("add_memory", {"memory": FACT, "topics": [1]}),
+            "error: add_memory: topics must be a list of strings",
+        ),
+        (("add_memory", {"memory": FACT, "topics": "x"}), "error: add_memory: topics must be"),
         (("update_memory", {"memory_id": 99, "memory": "x"}), "error: no memory 99"),
-        (("delete_memory", {"memory_id": "one"}), "error: memory_id must be an integer"),
+        (
+            ("delete_memory", {"memory_id": "one"}),
+            "error: delete_memory: memory_id must be an integer",
+        ),
+        (("delete_memory", {"memory_id": True}), "error: delete_memory: memory_id must be an"),
+        (("search_memories", {"query": ["a"]}), "error: search_memories: query must be a string"),
         (("launch_rockets", {}), "error: unknown tool 'launch_rockets'; available: add_memory"),
     ],
 )
@@ -165,6 +179,30 @@ def test_model_mistakes_become_error_results(agentic, scripted, db, call, error)
     assert scripted.requests[1].tool_results()[0].startswith(error)
     assert db.count_memories("sarah") == 0
     assert db.execute("SELECT count(*) FROM memory_events").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{"memory": FACT, "foo": 1}, {"foo": 1}, {"memory": FACT, "memory_id": 3}, {"memory": [FACT]}],
+)
+def test_tool_errors_never_show_python_internals(agentic, scripted, arguments):
+    scripted.script(ToolCalls([("add_memory", arguments)]), Text("Sorry."))
+    agentic.run(SEED, user_id="sarah", session_id="t")
+    [result] = scripted.requests[1].tool_results()
+    assert result.startswith("error: add_memory: ")
+    leaks = ("MemoryToolbox", "keyword", "positional", "()", "Traceback", "TypeError")
+    assert [word for word in leaks if word in result] == []
+
+
+def test_integer_ids_given_as_text_or_whole_numbers_are_accepted(agentic, scripted, db):
+    db.add_memory("sarah", FACT, [], actor="user")
+    db.add_memory("sarah", "Sarah lives in Oslo.", [], actor="user")
+    scripted.script(
+        ToolCalls([("delete_memory", {"memory_id": "1"}), ("delete_memory", {"memory_id": 2.0})]),
+        Text("ok"),
+    )
+    agentic.run("Forget both.", user_id="sarah", session_id="t")
+    assert scripted.requests[1].tool_results() == ["deleted memory 1", "deleted memory 2"]
 
 
 def test_another_users_memory_cannot_be_changed_by_tools(agentic, scripted, db):

@@ -18,7 +18,7 @@ from typing import Any
 from ..core.errors import AgentCliError, DuplicateMemoryError, NotFoundError, StoreError
 from ..core.protocols import Store
 from ..core.records import Memory
-from ..core.tools import ToolError
+from ..core.tools import ToolError, argument_problem
 from ..services.liveness import sweep_interrupted
 from ..services.memory_edit import forget, remember, revise
 from ..services.recall import CHARS_PER_TOKEN, page_memories, select_memories
@@ -34,15 +34,11 @@ class Arguments:
     def __init__(self, spec: ToolSpec, given: Mapping[str, Any]):
         self.schema = spec.input_schema["properties"]
         self.given = given
-        unknown = sorted(set(given) - set(self.schema))
-        if "user_id" in unknown or "user" in unknown:
+        if ("user_id" in given or "user" in given) and not {"user_id", "user"} & set(self.schema):
             raise ToolError("no tool takes a user: the server is bound to one user")
-        if unknown:
-            known = ", ".join(self.schema) or "none"
-            raise ToolError(f"unknown argument {unknown[0]!r} (arguments: {known})")
-        for name in spec.input_schema["required"]:
-            if given.get(name) is None:
-                raise ToolError(f"missing argument {name!r}")
+        problem = argument_problem(spec.input_schema, dict(given))
+        if problem is not None:
+            raise ToolError(problem)
 
     def text(self, name: str) -> str | None:
         value = self.given.get(name)

@@ -177,6 +177,8 @@ def _tags(value: Any) -> list[str] | None:
 
 
 def _memory_id(value: Any) -> int:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ToolError("memory_id must be an integer")
     try:
