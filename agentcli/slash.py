@@ -253,7 +253,9 @@ def summary(repl: Repl, arg: str) -> None:
         repl.env.info("no summary yet")
         return
     repl.env.block(found.summary)
-    repl.env.info(f"covers {found.runs} run(s)")
+    from .core.text import plural
+
+    repl.env.info(f"covers {plural(found.runs, 'run')}")
 
 
 @command("memories", args="[QUERY]", help="What the agent knows about you (or what matches).")

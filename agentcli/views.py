@@ -7,6 +7,7 @@ this module decides what is shown, never how a terminal draws it.
 from __future__ import annotations
 
 from .core.records import Message, SearchHit, Session
+from .core.text import plural
 from .render import Env, Marked, identifier
 from .services.serialize import snippet_pieces
 
@@ -24,7 +25,7 @@ def short_time(iso: str | None) -> str:
 
 
 def runs_count(n: int) -> str:
-    return f"{n} run" if n == 1 else f"{n} runs"
+    return plural(n, "run")
 
 
 def one_line(text: str | None, limit: int | None = None) -> str:

@@ -16,12 +16,28 @@ def test_piped_message_prints_the_reply_alone(run_cli, server):
     server.script(Text("**Email** is best."))
     out = run_cli("chat", "--user", "sarah", "--session", "thread-42", input="How to reach me?\n")
     assert (out.returncode, out.stdout.decode()) == (0, "**Email** is best.\n")
-    assert server.requests[0]["messages"][-1] == {"role": "user", "content": "How to reach me?\n"}
+    assert server.requests[0]["messages"][-1] == {"role": "user", "content": "How to reach me?"}
+
+
+def test_piped_text_loses_its_final_line_breaks(cli, server, agentcli_home):
+    cli("chat", "-s", "s", input="  first line\n\nsecond line\r\n\n")
+    assert server.requests[0]["messages"][-1]["content"] == "  first line\n\nsecond line"
+    assert rows(agentcli_home, "SELECT content FROM messages WHERE role = 'user'") == [
+        ("  first line\n\nsecond line",)
+    ]
+
+
+def test_the_words_of_the_message_are_joined(cli, server):
+    out = cli("chat", "-s", "s", "hi", "there", "-u", "sarah", "friend")
+    assert out.exit_code == 0, out.stderr
+    assert server.requests[0]["messages"][-1]["content"] == "hi there friend"
 
 
 def test_piped_text_and_argument_form_one_message(cli, server):
     cli("chat", "-s", "s", "Summarise this.", input="some text\n")
     assert server.requests[0]["messages"][-1]["content"] == "some text\n\nSummarise this."
+    cli("chat", "-s", "s", "Summarise", "this.", input="more text\n\n")
+    assert server.requests[-1]["messages"][-1]["content"] == "more text\n\nSummarise this."
 
 
 def test_history_flows_from_one_invocation_to_the_next(cli, server):

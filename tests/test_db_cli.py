@@ -182,6 +182,18 @@ def test_a_failure_half_way_leaves_no_partial_session(run_cli, pg_url, tmp_path)
     assert copy(run_cli, str(src), pg_url)["sessions"] == 2
 
 
+def test_copy_counts_one_of_a_kind_in_the_singular(run_cli, tmp_path):
+    with SqliteDb(tmp_path / "one.db") as db:
+        _, run = db.begin_run("sarah", "s", "hello", "m", "host:1:x")
+        db.finish_run(run.pk, status="completed", messages=[])
+    done = run_cli(
+        "db", "copy", "--from", str(tmp_path / "one.db"), "--to", str(tmp_path / "two.db")
+    )
+    assert done.stdout.decode().splitlines()[0] == (
+        "copied 1 session, 1 run, 1 message, 0 model calls, 0 memories and 0 memory events"
+    )
+
+
 def test_copy_refuses_the_same_database_twice(run_cli, tmp_path):
     done = run_cli("db", "copy", "--from", str(tmp_path / "a.db"), "--to", str(tmp_path / "a.db"))
     assert (done.returncode, done.stderr) == (
@@ -197,7 +209,7 @@ def test_copy_prints_counts_and_hides_passwords(run_cli, pg_url, tmp_path):
     done = run_cli("db", "copy", "--from", str(src), "--to", pg_url)
     out = done.stdout.decode()
     assert out.splitlines()[0] == (
-        "copied 0 sessions, 0 runs, 0 messages, 0 model calls, 1 memories and 1 memory events"
+        "copied 0 sessions, 0 runs, 0 messages, 0 model calls, 1 memory and 1 memory event"
     )
     assert ":***@" in out and "s3cret" not in out
 

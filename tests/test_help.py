@@ -50,3 +50,14 @@ def test_readme_documents_every_slash_command_and_sessions_subcommand():
     )
     expected = {f"/{name}" for name in slash.REGISTRY} | set(sessions)
     assert expected - documented == set()
+
+
+def test_no_command_list_cuts_a_help_line_in_80_columns(cli):
+    groups = [path for path, c in walk(typer.main.get_command(app)) if hasattr(c, "list_commands")]
+    cut = {
+        path: line
+        for path in groups
+        for line in cli(*path.split()[1:], "--help", env={"COLUMNS": "80"}).stdout.splitlines()
+        if line.endswith("...") and not line.startswith("Usage:")
+    }
+    assert cut == {}

@@ -62,6 +62,28 @@ def test_search_is_ranked(cli):
     assert [m["memory"] for m in json.loads(out.stdout)] == ["Likes green tea.", "Likes black tea."]
 
 
+def test_search_takes_n_and_0_shows_all(cli):
+    for n in range(25):
+        cli("memories", "add", f"Likes tea number {n}.", "-u", "sarah")
+
+    def found(*args):
+        out = cli("memories", "search", "tea", "-u", "sarah", "--json", *args)
+        assert out.exit_code == 0, out.stderr
+        return len(json.loads(out.stdout))
+
+    assert (found(), found("-n", "3"), found("--limit", "0"), found("-n", "0")) == (20, 3, 25, 25)
+
+
+def test_counts_of_one_are_singular(cli, tmp_path):
+    cli("memories", "add", FACT, "-u", "sarah")
+    path = tmp_path / "one.json"
+    path.write_text(cli("memories", "export", "-u", "sarah").stdout)
+    out = cli("memories", "import", str(path), "-u", "bob")
+    assert out.stdout == "imported 1 memory for user bob (0 already there)\n"
+    out = cli("memories", "clear", "-u", "bob", "--yes")
+    assert out.stdout == "deleted 1 memory of user bob\n"
+
+
 def test_edit_keeps_topics_unless_given(cli):
     cli("memories", "add", "Sarah lives in Oslo.", "-t", "home", "-u", "sarah")
     assert cli("memories", "edit", "1", "Sarah lives in Bergen.", "-u", "sarah").stdout == (

@@ -520,7 +520,7 @@ def test_odd_ids_through_the_sessions_and_memories_commands(
     assert [m["user_id"] for m in data("memories", "export", *me)] == [user_id]
     rows = json.dumps([{"memory": "Likes coffee."}])
     assert ok("memories", "import", "-", *me, input=rows) == (
-        f"imported 1 memories for user {user_id} (0 already there)\n"
+        f"imported 1 memory for user {user_id} (0 already there)\n"
     )
     assert ok("memories", "clear", *me, "--yes") == f"deleted 2 memories of user {user_id}\n"
     assert (

@@ -347,7 +347,7 @@ def test_summary_folds_the_session_and_prints_it(repl, server, db):
     server.script(Text("one"), Text("two"), Text("- Sarah likes tea."))
     out, _ = typed(repl, "a" + ENTER + "b" + ENTER + "/summary" + ENTER)
     assert out.endswith("two\n- Sarah likes tea.\n")
-    assert "covers 2 run(s)" in repl.env.stderr.getvalue()
+    assert "covers 2 runs" in repl.env.stderr.getvalue()
     assert db.execute("SELECT summary FROM sessions").fetchall() == [("- Sarah likes tea.",)]
 
 

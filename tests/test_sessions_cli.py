@@ -89,6 +89,42 @@ def test_list_user_and_all_users_conflict(cli, threads):
     )
 
 
+def test_a_cut_list_says_how_many_there_are(cli, store):
+    for n in range(25):
+        add_run(store, "tester", f"s{n}", "hello", reply("hi"))
+    out = cli("sessions", "list")
+    assert (len(out.stdout.splitlines()), out.stderr) == (
+        21,
+        "20 of 25 sessions shown; -n 0 shows all\n",
+    )
+    out = cli("sessions", "list", "-n", "0")
+    assert (len(out.stdout.splitlines()), out.stderr) == (26, "")
+    out = cli("sessions", "list", "--json")
+    assert (len(json.loads(out.stdout)), out.stderr) == (20, "")
+    assert cli("sessions", "list", "-n", "25").stderr == ""
+
+
+def test_a_cut_list_of_every_user_counts_every_user(cli, store):
+    for user in ("ann", "bob", "cid"):
+        add_run(store, user, "s", "hello", reply("hi"))
+    out = cli("sessions", "list", "--all-users", "-n", "2")
+    assert out.stderr == "2 of 3 sessions shown; -n 0 shows all\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "extra", "shown"),
+    [("show", "--json", '"trip"'), ("export", "-fmd", "Oslo in May."), ("delete", "--yes", "trip")],
+)
+def test_the_session_may_be_given_with_s_too(cli, threads, command, extra, shown):
+    out = cli("sessions", command, "-s", "trip", extra)
+    assert (out.exit_code, out.stderr, shown in out.stdout) == (0, "", True)
+    missing = cli("sessions", command)
+    assert (missing.exit_code, missing.stderr) == (
+        2,
+        "agentcli: error: missing the session id: give it as an argument or with --session\n",
+    )
+
+
 def test_list_without_sessions(cli, store):
     out = cli("sessions", "list")
     assert (out.exit_code, out.stdout, out.stderr) == (0, "", "no sessions\n")

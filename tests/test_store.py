@@ -161,6 +161,13 @@ def test_the_context_window_query_the_store_runs_uses_the_index(db):
     ]
 
 
+def test_sessions_are_counted_per_user_or_in_all(db):
+    for user, session in [("ann", "a"), ("ann", "b"), ("bob", "a")]:
+        db.ensure_session(user, session)
+    counts = [db.count_sessions(u) for u in ("ann", "bob", "cid", None)]
+    assert counts == [2, 1, 0, 3]
+
+
 def test_deleting_a_session_deletes_runs_and_messages(db):
     session = db.ensure_session("u", "s")
     run = db.start_run(session, "x", "m", "o")

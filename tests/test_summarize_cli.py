@@ -38,7 +38,7 @@ def talked(cli, server):
 def test_summarize_a_fresh_session_prints_and_stores_it(cli, talked, agentcli_home):
     out = cli("summarize", "-s", "t")
     assert (out.exit_code, out.stdout) == (0, "- one\n- two\n")
-    assert out.stderr == f"covers 2 run(s), through run {run_ids(agentcli_home)[1]}\n"
+    assert out.stderr == f"covers 2 runs, through run {run_ids(agentcli_home)[1]}\n"
     assert len(folds(talked)) == 1
 
 
@@ -81,8 +81,43 @@ def test_show_prints_the_stored_summary_and_calls_no_model(cli, talked):
 def test_show_without_a_summary(cli, talked):
     result = cli("summarize", "-s", "t", "--show")
     assert (result.exit_code, result.stdout) == (0, "")
-    assert result.stderr == "session 't' has no summary yet; make one with: agentcli summarize\n"
+    assert result.stderr == (
+        "session 't' has no summary yet; make one with: agentcli summarize -s t -u tester\n"
+    )
     assert len(talked.requests) == 2
+
+
+def test_the_show_hint_quotes_ids_for_the_shell(cli, server):
+    cli("chat", "-u", "o'neil", "-s", "my thread", "hi")
+    out = cli("summarize", "my thread", "-u", "o'neil", "--show")
+    assert out.stderr.endswith(
+        "make one with: agentcli summarize -s 'my thread' -u 'o'\"'\"'neil'\n"
+    )
+
+
+def test_the_session_may_be_given_as_an_argument(cli, talked):
+    out = cli("summarize", "t")
+    assert (out.exit_code, out.stdout) == (0, "- one\n- two\n")
+    assert out.stderr.startswith("covers 2 runs, through run ")
+    assert cli("summarize", "t", "-s", "t", "--show").stdout == "- one\n- two\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        ((), "missing the session id: give it as an argument or with --session"),
+        (("t", "-s", "u"), "give the session id once: as an argument or with --session"),
+    ],
+)
+def test_the_session_is_needed_once(cli, talked, args, error):
+    out = cli("summarize", *args)
+    assert (out.exit_code, out.stderr) == (2, f"agentcli: error: {error}\n")
+
+
+def test_one_run_is_one_run(cli, server):
+    server.default = summarizing
+    cli("chat", "-s", "one", "hello")
+    assert cli("summarize", "one").stderr.startswith("covers 1 run, through run ")
 
 
 def test_unknown_session_is_one_line_and_exit_1(cli, server):

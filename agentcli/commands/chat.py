@@ -49,7 +49,10 @@ def read_stdin(st: AppState, limit: int = MAX_MESSAGE_CHARS) -> str:
 
 
 def compose_message(piped: str | None, argument: str | None) -> str:
-    """Piped text first, then a blank line, then the argument."""
+    """Piped text first (without its final line breaks), then a blank line, then the
+    argument."""
+    if piped is not None:
+        piped = piped.rstrip("\r\n")
     parts = [p for p in (piped, argument) if p is not None and p.strip()]
     if not parts:
         return ""
@@ -60,8 +63,11 @@ def compose_message(piped: str | None, argument: str | None) -> str:
 
 def chat(
     ctx: typer.Context,
-    message: Annotated[
-        str | None, typer.Argument(help="The message; piped text comes first.")
+    words: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="message...", help="The message (its words are joined); piped text comes first."
+        ),
     ] = None,
     user: UserOption = None,
     session: Annotated[
@@ -112,6 +118,7 @@ def chat(
 ) -> None:
     """Chat with the agent: one message from the argument or stdin, or the REPL."""
     st = state(ctx)
+    message = " ".join(words) if words else None
     if history_runs is not None and history_runs < 0:
         raise UsageError("--history-runs must be 0 or more")
     if continue_ and session is not None:

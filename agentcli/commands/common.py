@@ -14,6 +14,14 @@ UserOption = Annotated[
         "--user", "-u", help="User id [default: the configured default user, else your login name]"
     ),
 ]
+SessionArg = Annotated[
+    str | None,
+    typer.Argument(help="The session id (or give it with --session).", show_default=False),
+]
+SessionOption = Annotated[
+    str | None,
+    typer.Option("--session", "-s", help="The session id, as in chat.", show_default=False),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
@@ -25,6 +33,20 @@ def state(ctx: typer.Context) -> AppState:
         root.obj = AppState()
         ctx.call_on_close(root.obj.close)
     return root.obj
+
+
+def session_id(argument: str | None, option: str | None) -> str:
+    """The session id, given as an argument or with ``--session`` (once)."""
+    if argument is not None and option is not None and argument != option:
+        from ..core.errors import UsageError
+
+        raise UsageError("give the session id once: as an argument or with --session")
+    chosen = argument if argument is not None else option
+    if chosen is None:
+        from ..core.errors import UsageError
+
+        raise UsageError("missing the session id: give it as an argument or with --session")
+    return chosen
 
 
 def confirm(st: AppState, question: str, yes: bool) -> bool:

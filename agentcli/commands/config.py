@@ -39,7 +39,7 @@ def _shown(value: Any) -> str:
 
 @group.command()
 def show(ctx: typer.Context, json_: JsonOption = False) -> None:
-    """Show every setting, its value and where it came from (never the API key)."""
+    """Show each setting, its value and its source (never the API key)."""
     st = state(ctx)
     settings = st.settings()
     file = config_path()

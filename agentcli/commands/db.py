@@ -32,7 +32,7 @@ def copy(
     ] = None,
     json_: JsonOption = False,
 ) -> None:
-    """Copy every session, run, message, memory and summary into another database."""
+    """Copy every session, memory and summary into another database."""
     from ..config import db_target
     from ..core.dburl import shown_target
     from ..runtime import open_store
@@ -56,10 +56,13 @@ def copy(
     if json_:
         st.env.print_json({"from": shown_from, "to": shown_to, "copied": counts._asdict()})
         return
+    from ..core.text import plural
+
     st.env.line(
-        f"copied {counts.sessions} sessions, {counts.runs} runs, {counts.messages} messages, "
-        f"{counts.model_calls} model calls, {counts.memories} memories and "
-        f"{counts.memory_events} memory events"
+        f"copied {plural(counts.sessions, 'session')}, {plural(counts.runs, 'run')}, "
+        f"{plural(counts.messages, 'message')}, {plural(counts.model_calls, 'model call')}, "
+        f"{plural(counts.memories, 'memory', 'memories')} and "
+        f"{plural(counts.memory_events, 'memory event')}"
     )
     st.env.line(f"from {shown_from}")
     st.env.line(f"to   {shown_to}")

@@ -10,6 +10,7 @@ import typer
 from ..appstate import AppState
 from ..core.errors import UsageError
 from ..core.records import Memory
+from ..core.text import plural
 from ..render import print_table
 from ..services.memory_edit import forget, import_rows, remember, revise
 from ..services.recall import search_memories
@@ -67,7 +68,9 @@ def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="Words to look for.")],
     user: UserOption = None,
-    limit: Annotated[int, typer.Option(min=1, help="Most results to show.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=0, help="Show at most this many; 0 shows all.")
+    ] = 20,
     json_: JsonOption = False,
 ) -> None:
     """Search a user's memories, best match first."""
@@ -75,7 +78,8 @@ def search(
         raise UsageError("the query is empty")
     st = state(ctx)
     user_id = st.user(user)
-    found = search_memories(st.db(), user_id, query, limit)
+    db = st.db()
+    found = search_memories(db, user_id, query, limit or max(db.count_memories(user_id), 1))
     show(st, found, json_, f"no memories of user {user_id} match")
 
 
@@ -134,12 +138,13 @@ def clear(
     user_id = st.user(user)
     db = st.db()
     count = db.count_memories(user_id)
-    if count and not confirm(st, f"Delete all {count} memories of user {user_id}?", yes):
+    held = plural(count, "memory", "memories")
+    if count and not confirm(st, f"Delete all {held} of user {user_id}?", yes):
         raise typer.Exit(1)
     deleted = db.clear_memories(user_id, actor="user") if count else 0
     say(
         st,
-        f"deleted {deleted} memories of user {user_id}",
+        f"deleted {plural(deleted, 'memory', 'memories')} of user {user_id}",
         {"user_id": user_id, "deleted": deleted},
         json_,
     )
@@ -195,7 +200,8 @@ def import_(
     added = st.db().import_memories(user_id, rows, actor="user")
     say(
         st,
-        f"imported {added} memories for user {user_id} ({len(rows) - added} already there)",
+        f"imported {plural(added, 'memory', 'memories')} for user {user_id} "
+        f"({len(rows) - added} already there)",
         {"user_id": user_id, "added": added, "skipped": len(rows) - added},
         json_,
     )

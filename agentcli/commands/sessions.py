@@ -16,11 +16,21 @@ from ..render import json_text, safe_text
 from ..services.serialize import search_hit_json, session_document, session_json
 from ..services.sessions import session_with_messages
 from . import Subcommands
-from .common import JsonOption, UserOption, YesOption, confirm, state
+from .common import (
+    JsonOption,
+    SessionArg,
+    SessionOption,
+    UserOption,
+    YesOption,
+    confirm,
+    session_id,
+    state,
+)
+
+RenamedArg = Annotated[str, typer.Argument(help="The session id.", show_default=False)]
 
 group = Subcommands()
 
-SessionArg = Annotated[str, typer.Argument(help="The session id.", show_default=False)]
 AllUsersOption = Annotated[
     bool, typer.Option("--all-users", help="Every user's sessions, not only one user's.")
 ]
@@ -53,26 +63,33 @@ def list_(
 ) -> None:
     """List sessions, most recently used first."""
     st = state(ctx)
-    found = st.db().list_sessions(_scope(st, user, all_users), limit=limit or None)
+    db, scope = st.db(), _scope(st, user, all_users)
+    found = db.list_sessions(scope, limit=limit + 1 if limit else None)
+    more = limit and len(found) > limit
+    found = found[:limit] if limit else found
     if json_:
         st.env.print_json([session_json(s) for s in found])
     elif not found:
         st.env.info("no sessions")
     else:
         views.sessions_table(st.env, found, all_users=all_users)
+        if more:  # on stderr: stdout stays the table
+            st.env.info(f"{limit} of {db.count_sessions(scope)} sessions shown; -n 0 shows all")
 
 
 @group.command()
 def show(
     ctx: typer.Context,
-    session: SessionArg,
+    session: SessionArg = None,
+    session_option: SessionOption = None,
     user: UserOption = None,
     last: Annotated[int | None, typer.Option("--last", min=1, help="Only the last N runs.")] = None,
     json_: JsonOption = False,
 ) -> None:
-    """Show a session as a conversation, with its summary when it has one."""
+    """Show a session as a conversation, its summary first."""
     st = state(ctx)
-    found, messages = session_with_messages(st.db(), st.user(user), session, last_runs=last)
+    chosen = session_id(session, session_option)
+    found, messages = session_with_messages(st.db(), st.user(user), chosen, last_runs=last)
     if json_:
         st.env.print_json(session_document(found, messages))
     else:
@@ -82,7 +99,7 @@ def show(
 @group.command()
 def rename(
     ctx: typer.Context,
-    session: SessionArg,
+    session: RenamedArg,
     name: Annotated[str, typer.Argument(help="The new name.", show_default=False)],
     user: UserOption = None,
     json_: JsonOption = False,
@@ -101,7 +118,8 @@ def rename(
 @group.command()
 def delete(
     ctx: typer.Context,
-    session: SessionArg,
+    session: SessionArg = None,
+    session_option: SessionOption = None,
     user: UserOption = None,
     yes: YesOption = False,
     json_: JsonOption = False,
@@ -109,7 +127,7 @@ def delete(
     """Delete a session with its runs and messages (memories are kept)."""
     st = state(ctx)
     db = st.db()
-    found = db.require_session(st.user(user), session)
+    found = db.require_session(st.user(user), session_id(session, session_option))
     size = views.runs_count(found.runs)
     question = f"Delete session {found.session_id} ({size}) of {found.user_id}?"
     if not confirm(st, question, yes):
@@ -125,7 +143,8 @@ def delete(
 @group.command()
 def export(
     ctx: typer.Context,
-    session: SessionArg,
+    session: SessionArg = None,
+    session_option: SessionOption = None,
     user: UserOption = None,
     format_: Annotated[
         ExportFormat, typer.Option("--format", "-f", help="Markdown or JSON.")
@@ -137,7 +156,8 @@ def export(
 ) -> None:
     """Export a session as Markdown or JSON."""
     st = state(ctx)
-    found, messages = session_with_messages(st.db(), st.user(user), session)
+    chosen = session_id(session, session_option)
+    found, messages = session_with_messages(st.db(), st.user(user), chosen)
     if format_ is ExportFormat.json:
         text = json_text(session_document(found, messages, full=True))
     else:

@@ -7,13 +7,15 @@ from typing import Annotated
 import typer
 
 from ..appstate import AppState
+from ..core.text import plural
 from ..services.serialize import summary_json
-from .common import JsonOption, UserOption, state
+from .common import JsonOption, SessionArg, SessionOption, UserOption, session_id, state
 
 
 def summarize(
     ctx: typer.Context,
-    session: Annotated[str, typer.Option("--session", "-s", help="Session id.")],
+    session: SessionArg = None,
+    session_option: SessionOption = None,
     user: UserOption = None,
     show: Annotated[
         bool, typer.Option("--show", help="Print the stored summary; call no model.")
@@ -27,6 +29,7 @@ def summarize(
     from ..services.summary import stored_summary
 
     st = state(ctx)
+    session = session_id(session, session_option)
     user_id = st.user(user)
     db = st.db()
     result = stored_summary(db, user_id, session)  # unknown session: error before any model
@@ -42,12 +45,15 @@ def summarize(
         st.env.info(_nothing(st, result.user_id, session, show))
         return
     st.env.block(result.summary)  # Markdown in a terminal, made inert; piped: as stored
-    st.env.info(f"covers {result.runs} run(s), through run {result.covers_through_run}")
+    st.env.info(f"covers {plural(result.runs, 'run')}, through run {result.covers_through_run}")
 
 
 def _nothing(st: AppState, user_id: str, session_id: str, show: bool) -> str:
     if show:
-        return f"session {session_id!r} has no summary yet; make one with: agentcli summarize"
+        from shlex import quote
+
+        again = f"agentcli summarize -s {quote(session_id)} -u {quote(user_id)}"
+        return f"session {session_id!r} has no summary yet; make one with: {again}"
     db = st.db()
     found = db.require_session(user_id, session_id)
     if db.count_completed_runs(found.pk) == 0:

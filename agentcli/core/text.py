@@ -31,6 +31,11 @@ STOP_WORDS = frozenset(
 _WORD = re.compile(r"\w+")
 
 
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    """``1 memory``, ``2 memories``: a count with its noun in the right number."""
+    return f"{count} {singular if count == 1 else many or singular + 's'}"
+
+
 def keywords(message: str) -> list[str]:
     """The words of a message worth searching for, in order, without repeats."""
     seen: dict[str, None] = {}

@@ -107,6 +107,16 @@ class SessionQueries(Database):
         return _session(row) if row else None
 
     @retrying
+    def count_sessions(self, user_id: str | None) -> int:
+        if user_id is None:
+            row = self.execute("SELECT count(*) FROM sessions").fetchone()
+        else:
+            row = self.execute(
+                "SELECT count(*) FROM sessions WHERE user_id = %s", (user_id,)
+            ).fetchone()
+        return int(row[0])  # type: ignore[index]
+
+    @retrying
     def list_sessions(self, user_id: str | None, limit: int | None = None) -> list[Session]:
         params: list[Any] = [user_id] if user_id is not None else []
         where = "WHERE s.user_id = %s" if user_id is not None else ""

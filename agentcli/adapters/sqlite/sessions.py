@@ -107,6 +107,13 @@ def list_sessions(conn: Connection, user_id: str | None, limit: int | None) -> l
     return [_session(r) for r in conn.execute(sql, params).fetchall()]
 
 
+def count_sessions(conn: Connection, user_id: str | None) -> int:
+    if user_id is None:
+        return int(conn.execute("SELECT count(*) FROM sessions").fetchone()[0])
+    sql = "SELECT count(*) FROM sessions WHERE user_id = ?"
+    return int(conn.execute(sql, (user_id,)).fetchone()[0])
+
+
 def rename_session(conn: Connection, user_id: str, session_id: str, name: str) -> Session:
     """Call within a transaction."""
     found = require_session(conn, user_id, session_id)

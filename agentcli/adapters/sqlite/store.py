@@ -56,6 +56,10 @@ class SqliteDb(ArchiveQueries, Database):
         with self.connected() as conn:
             return sessions.list_sessions(conn, user_id, limit)
 
+    def count_sessions(self, user_id: str | None) -> int:
+        with self.connected() as conn:
+            return sessions.count_sessions(conn, user_id)
+
     def rename_session(self, user_id: str, session_id: str, name: str) -> Session:
         with self.transaction() as conn:
             return sessions.rename_session(conn, user_id, session_id, name)
