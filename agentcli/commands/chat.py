@@ -13,6 +13,7 @@ from ..render import ReplyStream
 from ..services.serialize import run_json
 from ..services.sessions import new_session_id
 from .common import JsonOption, UserOption, state
+from .complete import memory_modes, session_ids
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -72,7 +73,12 @@ def chat(
     user: UserOption = None,
     session: Annotated[
         str | None,
-        typer.Option("--session", "-s", help="Session id [default: a new session]"),
+        typer.Option(
+            "--session",
+            "-s",
+            help="Session id [default: a new session]",
+            autocompletion=session_ids,
+        ),
     ] = None,
     continue_: Annotated[
         bool, typer.Option("--continue", "-c", help="Continue your most recently used session.")
@@ -87,7 +93,10 @@ def chat(
     ] = None,
     memory: Annotated[
         str | None,
-        typer.Option(help="Memory mode: agentic, automatic or off [default: agentic]"),
+        typer.Option(
+            help="Memory mode: agentic, automatic or off [default: agentic]",
+            autocompletion=memory_modes,
+        ),
     ] = None,
     memory_model: Annotated[
         str | None, typer.Option(help="Model for the automatic memory manager.")

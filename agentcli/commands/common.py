@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ..appstate import AppState
+from .complete import session_ids
 
 UserOption = Annotated[
     str | None,
@@ -16,11 +17,21 @@ UserOption = Annotated[
 ]
 SessionArg = Annotated[
     str | None,
-    typer.Argument(help="The session id (or give it with --session).", show_default=False),
+    typer.Argument(
+        help="The session id (or give it with --session).",
+        show_default=False,
+        autocompletion=session_ids,
+    ),
 ]
 SessionOption = Annotated[
     str | None,
-    typer.Option("--session", "-s", help="The session id, as in chat.", show_default=False),
+    typer.Option(
+        "--session",
+        "-s",
+        help="The session id, as in chat.",
+        show_default=False,
+        autocompletion=session_ids,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]

@@ -26,8 +26,11 @@ from .common import (
     session_id,
     state,
 )
+from .complete import session_ids
 
-RenamedArg = Annotated[str, typer.Argument(help="The session id.", show_default=False)]
+RenamedArg = Annotated[
+    str, typer.Argument(help="The session id.", show_default=False, autocompletion=session_ids)
+]
 
 group = Subcommands()
 
