@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -71,3 +75,60 @@ def confirm(st: AppState, question: str, yes: bool) -> bool:
     from ..render import safe_text
 
     return typer.confirm(safe_text(question), default=False)
+
+
+OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write to this new file (mode 0600) instead of stdout; - for stdout.",
+    ),
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Replace the --output file if it exists.")
+]
+
+
+def write_private(path: Path, text: str, *, force: bool = False) -> None:
+    """Write ``text`` to a new file ``path``, readable by its owner only (0600).
+
+    An existing file is refused unless ``force``; then it is replaced by a new
+    0600 file (its old mode and contents go). A symbolic link is never
+    followed, not even with ``force``. Nothing is left behind by a failed write.
+    """
+    from ..core.errors import StoreError, UsageError
+
+    try:
+        existing = path.lstat()
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror}") from None
+    if existing is not None:
+        if stat.S_ISLNK(existing.st_mode):
+            raise UsageError(f"{path} is a symbolic link; give the file itself")
+        if not force:
+            raise UsageError(f"{path} already exists; pass --force to replace it")
+        if not stat.S_ISREG(existing.st_mode):
+            raise UsageError(f"{path} is not a regular file")
+    # A new file beside the target, renamed over it: the target is replaced
+    # whole (never written through a link, never left half-written).
+    target = path if existing is None else path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(target, flags, 0o600)
+    except FileExistsError:
+        raise UsageError(f"{path} already exists; pass --force to replace it") from None
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        if target != path:
+            os.replace(target, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(target)
+        raise StoreError(f"cannot write {path}: {exc.strerror}") from None

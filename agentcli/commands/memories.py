@@ -11,12 +11,21 @@ from ..appstate import AppState
 from ..core.errors import UsageError
 from ..core.records import Memory
 from ..core.text import plural
-from ..render import print_table
+from ..render import json_text, print_table
 from ..services.memory_edit import forget, import_rows, remember, revise
 from ..services.recall import search_memories
 from ..services.serialize import memory_event_json, memory_json
 from . import Subcommands
-from .common import JsonOption, UserOption, YesOption, confirm, state
+from .common import (
+    ForceOption,
+    JsonOption,
+    OutputOption,
+    UserOption,
+    YesOption,
+    confirm,
+    state,
+    write_private,
+)
 
 group = Subcommands()
 
@@ -179,10 +188,21 @@ def history(
 
 
 @group.command()
-def export(ctx: typer.Context, user: UserOption = None) -> None:
-    """Write a user's memories to stdout as JSON (what `import` reads)."""
+def export(
+    ctx: typer.Context,
+    user: UserOption = None,
+    output: OutputOption = None,
+    force: ForceOption = False,
+) -> None:
+    """Write a user's memories as JSON (what `import` reads), to stdout or a file."""
     st = state(ctx)
-    st.env.print_json([memory_json(m) for m in st.db().list_memories(st.user(user))])
+    user_id = st.user(user)
+    rows = [memory_json(m) for m in st.db().list_memories(user_id)]
+    if output is None or str(output) == "-":
+        st.env.print_json(rows)
+        return
+    write_private(output, json_text(rows), force=force)
+    st.env.info(f"exported {len(rows)} of {user_id}'s memories to {output}")
 
 
 @group.command("import")

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import os
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from .. import views
 from ..appstate import AppState
-from ..core.errors import StoreError, UsageError
+from ..core.errors import UsageError
 from ..render import json_text, safe_text
 from ..services.serialize import search_hit_json, session_document, session_json
 from ..services.sessions import session_with_messages
 from . import Subcommands
 from .common import (
+    ForceOption,
     JsonOption,
+    OutputOption,
     SessionArg,
     SessionOption,
     UserOption,
@@ -25,6 +25,7 @@ from .common import (
     confirm,
     session_id,
     state,
+    write_private,
 )
 from .complete import session_ids
 
@@ -152,10 +153,8 @@ def export(
     format_: Annotated[
         ExportFormat, typer.Option("--format", "-f", help="Markdown or JSON.")
     ] = ExportFormat.md,
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Write to this file instead of stdout."),
-    ] = None,
+    output: OutputOption = None,
+    force: ForceOption = False,
 ) -> None:
     """Export a session as Markdown or JSON."""
     st = state(ctx)
@@ -170,18 +169,8 @@ def export(
         st.env.stdout.write(safe_text(text) if st.env.stdout_isatty else text)
         st.env.stdout.flush()
         return
-    _write_private(output, text)
+    write_private(output, text, force=force)
     st.env.info(f"exported {found.session_id} to {output}")
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path``; a file we create is readable by its owner only."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    except OSError as exc:
-        raise StoreError(f"cannot write {path}: {exc.strerror}") from None
 
 
 @group.command()
