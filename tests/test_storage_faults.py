@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
+from chat_server import last_user
+from conftest import AGENTCLI
 
 from agentcli import SqliteDb
 
@@ -91,3 +95,86 @@ def test_memories_export_to_a_file_is_what_import_reads(cli, exportable, tmp_pat
     assert cli("memories", "import", str(target), "-u", "bob").exit_code == 0
     bobs = json.loads(cli("memories", "export", "-o", "-", "-u", "bob").stdout)
     assert [(m["user_id"], m["memory"]) for m in bobs] == [("bob", "Likes tea.")]
+
+
+# -- 1. a full disk -------------------------------------------------------------------
+def _namespaces_work() -> bool:
+    """Whether this process may mount a file system of its own (a user namespace)."""
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+needs_mount = pytest.mark.skipif(
+    not _namespaces_work(), reason="needs a user namespace to mount a small file system"
+)
+
+DISK_FULL_SCRIPT = r"""
+set -u
+mount -t tmpfs -o size=1m tmpfs "$DIR"
+export AGENTCLI_HOME="$DIR/home"
+step() { echo "== $1"; }
+step start
+"$AGENTCLI" memories add "Kept before." >/dev/null; echo "rc=$?"
+"$AGENTCLI" chat -s t --memory off --no-summaries "first" >/dev/null 2>&1; echo "rc=$?"
+head -c 65536 /dev/zero > "$DIR/spare"
+head -c 2000000 /dev/zero > "$DIR/fill" 2>/dev/null
+step full
+for i in 1 2; do
+  "$AGENTCLI" memories add "Fact $i." 2>&1; echo "rc=$?"
+  "$AGENTCLI" chat -s t --memory off --no-summaries "second $i" 2>&1; echo "rc=$?"
+done
+rm "$DIR/spare"
+step nearly
+for i in 1 2; do
+  head -c 300000 /dev/zero | tr '\0' x | "$AGENTCLI" chat -s t --memory off --no-summaries 2>&1
+  echo "rc=$?"
+done
+rm "$DIR/fill"
+step freed
+"$AGENTCLI" memories add "Kept after." >/dev/null; echo "rc=$?"
+"$AGENTCLI" chat -s t --memory off --no-summaries "third" 2>&1; echo "rc=$?"
+"$AGENTCLI" memories list --json | grep -c '"memory"'
+"$AGENTCLI" sessions show t --json | grep -c '"role"'
+"""
+
+
+@needs_mount
+def test_a_full_disk_is_named_and_the_next_command_works_once_space_is_back(server, tmp_path):
+    mounted = tmp_path / "small"
+    mounted.mkdir()
+    env = dict(os.environ, DIR=str(mounted), AGENTCLI=AGENTCLI)
+    out = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", DISK_FULL_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    db = mounted / "home" / "agentcli.db"
+    steps = dict(part.split("\n", 1) for part in out.stdout.split("== ")[1:])
+    assert steps["start"] == "rc=0\nrc=0\n", out
+    full = steps["full"].splitlines()
+    no_room = "no space left on the device"
+    assert full[1::2] == ["rc=1"] * 4, out
+    for line in full[0::2]:
+        assert line.startswith(
+            ("agentcli: error: cannot use database ", f"agentcli: error: database {db}")
+        ), line
+        assert line.endswith((f"{no_room}", f"{no_room} (the file was left as it is)")), line
+    nearly = steps["nearly"].splitlines()
+    assert (
+        nearly
+        == [
+            f"agentcli: error: database {db}: database or disk is full: {no_room}",
+            "rc=1",
+        ]
+        * 2
+    ), out
+    assert steps["freed"] == "rc=0\necho: third\nrc=0\n2\n4\n", out
+    # Only the two chats that were stored reached the model.
+    assert [last_user(r) for r in server.requests] == ["first", "third"]

@@ -52,8 +52,36 @@ def fts_query(text: str, *, any_word: bool = True) -> str:
     return (" OR " if any_word else " ").join(f'"{w}"' for w in words) or '""'
 
 
-def _describe(exc: sqlite3.Error) -> str:
-    return str(exc) or type(exc).__name__
+# SQLite's primary result codes whose real cause may be the file system.
+_SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_READONLY = 10, 13, 14, 8
+# Less room than this on the device: a write that failed there failed for want of space.
+_LOW_SPACE = 1 << 20
+
+
+def _describe(exc: sqlite3.Error, path: str | None = None) -> str:
+    """SQLite's reason, with the file system's when that is the real cause.
+
+    SQLite says "disk I/O error" when it cannot grow its shared-memory file
+    on a full disk, and "database or disk is full" for either; the device
+    holding ``path`` tells which it is.
+    """
+    text = str(exc) or type(exc).__name__
+    code = getattr(exc, "sqlite_errorcode", None)
+    if path is None or code is None:
+        return text
+    primary = code & 0xFF
+    if primary not in (_SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_READONLY):
+        return text
+    try:
+        device = os.statvfs(Path(path).parent)
+    except OSError:
+        return text
+    if device.f_flag & os.ST_RDONLY:
+        return f"{text}: the file system is read-only"
+    free = device.f_bfree if os.geteuid() == 0 else device.f_bavail
+    if primary != _SQLITE_READONLY and free * device.f_frsize < _LOW_SPACE:
+        return f"{text}: no space left on the device"
+    return text
 
 
 def _header_version(path: Path) -> int | None:
@@ -218,7 +246,8 @@ class Database:
         except sqlite3.Error as exc:
             conn.close()
             raise StoreError(
-                f"cannot use database {self.path}: {_describe(exc)} (the file was left as it is)"
+                f"cannot use database {self.path}: {_describe(exc, self.path)} "
+                "(the file was left as it is)"
             ) from exc
         if not self._memory:
             self._restrict_sidecars(Path(self.path))
@@ -235,14 +264,18 @@ class Database:
                 factory=_Connection,
             )
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open database {self.path}: {_describe(exc)}") from exc
+            raise StoreError(
+                f"cannot open database {self.path}: {_describe(exc, self.path)}"
+            ) from exc
         conn.tracers = self._tracers
         if configure:
             try:
                 self._configure(conn)
             except sqlite3.Error as exc:
                 conn.close()
-                raise StoreError(f"cannot open database {self.path}: {_describe(exc)}") from exc
+                raise StoreError(
+                    f"cannot open database {self.path}: {_describe(exc, self.path)}"
+                ) from exc
         self._all.add(conn)
         return conn
 
@@ -305,8 +338,9 @@ class Database:
 
     # -- use ---------------------------------------------------------------
     def _error(self, exc: sqlite3.Error) -> StoreError:
-        name = "(in memory)" if self._memory else self.path
-        return StoreError(f"database {name}: {_describe(exc)}")
+        if self._memory:
+            return StoreError(f"database (in memory): {_describe(exc)}")
+        return StoreError(f"database {self.path}: {_describe(exc, self.path)}")
 
     @contextmanager
     def _slot(self) -> Iterator[_Slot]:
