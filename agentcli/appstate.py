@@ -34,11 +34,13 @@ class AppState:
             self._env = Env()
         return self._env
 
-    def db(self) -> Store:
+    def db(self, *, create: bool = True) -> Store:
+        """The store, opened on first use. ``create=False`` (a command that only
+        reads): a database file that does not exist is not created."""
         if self._db is None:
             from .runtime import open_store
 
-            self._db = open_store(self.db_override)
+            self._db = open_store(self.db_override, create=create)
         return self._db
 
     def settings(self, **flags: object) -> Settings:

@@ -25,7 +25,10 @@ if TYPE_CHECKING:
 
 
 def open_store(
-    target: str | os.PathLike[str] | None = None, *, db_schema: str | None = None
+    target: str | os.PathLike[str] | None = None,
+    *,
+    db_schema: str | None = None,
+    create: bool = True,
 ) -> Store:
     """The store named by ``target``, else ``AGENTCLI_DB``, else ``db`` in the config
     file, else the default file.
@@ -33,7 +36,9 @@ def open_store(
     A PostgreSQL URL (``postgresql://``, ``postgres://``, ``postgresql+psycopg://``)
     opens :class:`PostgresDb` in ``db_schema`` (else ``AGENTCLI_DB_SCHEMA``, else the
     config file's, else ``agentcli``); any other URL is refused, never taken for a
-    file name; anything else is a SQLite file.
+    file name; anything else is a SQLite file. Without ``create`` (the commands
+    that only read), a SQLite file that does not exist is read as an empty
+    database, and neither it nor its directory is created.
     """
     from .config import db_target
     from .core.dburl import is_postgres_url, looks_like_url, shown_target
@@ -57,7 +62,7 @@ def open_store(
         )
     from .adapters.sqlite import SqliteDb
 
-    return SqliteDb(chosen)
+    return SqliteDb(chosen, create=create)
 
 
 # What was learned about model endpoints (context windows, refused tools), in

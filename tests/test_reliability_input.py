@@ -302,8 +302,8 @@ def test_a_database_in_a_read_only_directory_is_refused_unchanged(server, tmp_pa
     out = run_unprivileged("chat", "-s", "t", "x", home=home)
     assert (out.returncode, out.stderr.decode()) == (
         1,
-        f"agentcli: error: cannot use database {home / 'agentcli.db'}: attempt to write a "
-        "readonly database (the file was left as it is)\n",
+        f"agentcli: error: database {home / 'agentcli.db'}: attempt to write a readonly "
+        "database (its directory is not writable; nothing was changed)\n",
     )
     assert (digest(home / "agentcli.db"), files_in(home)) == (before, ["agentcli.db"])
 
@@ -316,7 +316,8 @@ def test_a_read_only_database_file_is_one_line_naming_it(server, tmp_path, read_
     out = run_unprivileged("chat", "-s", "t", "x", home=home)
     assert (out.returncode, out.stderr.decode()) == (
         1,
-        f"agentcli: error: database {home / 'agentcli.db'}: attempt to write a readonly database\n",
+        f"agentcli: error: database {home / 'agentcli.db'}: attempt to write a readonly database "
+        "(the file is not writable; nothing was changed)\n",
     )
     assert digest(home / "agentcli.db") == before
 

@@ -4,6 +4,8 @@ the modes of the files agentcli keeps."""
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import json
 import os
 import shutil
@@ -178,3 +180,141 @@ def test_a_full_disk_is_named_and_the_next_command_works_once_space_is_back(serv
     assert steps["freed"] == "rc=0\necho: third\nrc=0\n2\n4\n", out
     # Only the two chats that were stored reached the model.
     assert [last_user(r) for r in server.requests] == ["first", "third"]
+
+
+# -- 3. a read-only database, 6. read commands create nothing ---------------------------
+def files_in(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _drop_root_file_powers() -> None:
+    """In the child: as root, lose the power to ignore file permissions."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def unprivileged(*args: str, home: Path, input: str = "") -> subprocess.CompletedProcess:
+    """``agentcli`` as a process that file permissions apply to (even under root)."""
+    return subprocess.run(
+        [AGENTCLI, *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, AGENTCLI_HOME=str(home)),
+        timeout=60,
+        preexec_fn=_drop_root_file_powers if os.geteuid() == 0 else None,
+    )
+
+
+@pytest.fixture
+def restore_modes():
+    """Paths whose mode a test changes, made 0700 again for clean-up."""
+    changed: list[Path] = []
+    yield changed
+    for path in changed:
+        path.chmod(0o700)
+
+
+@pytest.fixture
+def stored(agentcli_home):
+    """A database in the data directory with session "t" (one run) and one memory."""
+    path = agentcli_home / "agentcli.db"
+    db = SqliteDb(path)
+    run = db.start_run(db.ensure_session("tester", "t"), "hello", "m", "here:1:1")
+    db.finish_run(run.pk, status="completed", messages=[{"role": "assistant", "content": "hi"}])
+    db.add_memory("tester", "Likes tea.", actor="user")
+    db.close()
+    return path
+
+
+READS = [
+    ("sessions", "list"),
+    ("sessions", "show", "t"),
+    ("sessions", "search", "hello"),
+    ("sessions", "export", "t"),
+    ("memories", "list"),
+    ("memories", "search", "tea"),
+    ("memories", "history", "1"),
+    ("memories", "export"),
+    ("db", "info"),
+    ("summarize", "-s", "t", "--show"),
+]
+
+
+def test_a_read_only_database_is_read_without_side_files_and_written_again_after_chmod(
+    server, agentcli_home, stored, restore_modes
+):
+    before = digest(stored)
+    stored.chmod(0o400)
+    restore_modes.append(stored)
+    for command in READS:
+        out = unprivileged(*command, home=agentcli_home)
+        assert (out.returncode, files_in(agentcli_home)) == (0, ["agentcli.db"]), (command, out)
+    listed = unprivileged("sessions", "list", "--json", home=agentcli_home)
+    assert [s["session_id"] for s in json.loads(listed.stdout)] == ["t"]
+    refused = "attempt to write a readonly database (the file is not writable; nothing was changed)"
+    for command in (("chat", "-s", "t", "more"), ("memories", "add", "Likes coffee.")):
+        out = unprivileged(*command, home=agentcli_home)
+        assert (out.returncode, out.stdout, out.stderr) == (
+            1,
+            "",
+            f"agentcli: error: database {stored}: {refused}\n",
+        ), command
+    assert (digest(stored), files_in(agentcli_home), server.requests) == (
+        before,
+        ["agentcli.db"],
+        [],
+    )
+    stored.chmod(0o600)  # no repair by hand needed
+    assert unprivileged("chat", "-s", "t", "more", home=agentcli_home).returncode == 0
+    assert unprivileged("memories", "add", "Likes coffee.", home=agentcli_home).returncode == 0
+    assert last_user(server.requests[-1]) == "more"
+
+
+def test_read_commands_work_in_a_read_only_data_directory(
+    server, agentcli_home, stored, restore_modes
+):
+    before = digest(stored)
+    agentcli_home.chmod(0o500)
+    restore_modes.append(agentcli_home)
+    for command in READS:
+        out = unprivileged(*command, home=agentcli_home)
+        assert (out.returncode, files_in(agentcli_home)) == (0, ["agentcli.db"]), (command, out)
+    shown = unprivileged("memories", "list", "--json", home=agentcli_home)
+    assert [m["memory"] for m in json.loads(shown.stdout)] == ["Likes tea."]
+    out = unprivileged("chat", "-s", "t", "more", home=agentcli_home)
+    assert (out.returncode, out.stderr) == (
+        1,
+        f"agentcli: error: database {stored}: attempt to write a readonly database "
+        "(its directory is not writable; nothing was changed)\n",
+    )
+    assert (digest(stored), server.requests) == (before, [])
+
+
+@pytest.mark.parametrize("command", READS, ids=" ".join)
+def test_a_read_command_without_a_database_creates_nothing(cli, agentcli_home, tmp_path, command):
+    out = cli(*command)
+    assert out.exit_code in (0, 1), out  # an unknown session or memory is exit status 1
+    assert "Traceback" not in out.output
+    assert not agentcli_home.exists()
+    elsewhere = tmp_path / "new" / "dir" / "a.db"
+    cli("--db", str(elsewhere), *command)
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_read_command_without_a_database_prints_the_empty_result(cli, agentcli_home):
+    assert cli("memories", "list", "-u", "nobody", "--json").stdout == "[]\n"
+    assert cli("memories", "list", "-u", "nobody").stderr == "no memories for user nobody\n"
+    assert cli("sessions", "list", "--json").stdout == "[]\n"
+    assert (
+        cli("sessions", "show", "t").stderr == "agentcli: error: no session 't' for user 'tester'\n"
+    )
+    assert not agentcli_home.exists()
+    assert cli("memories", "add", "Likes tea.").exit_code == 0  # a write creates it
+    assert files_in(agentcli_home) == ["agentcli.db"]

@@ -72,7 +72,7 @@ def copy(
 def info(ctx: typer.Context, json_: JsonOption = False) -> None:
     """Show the database's backend, schema version and row counts."""
     st = state(ctx)
-    found = st.db().info()
+    found = st.db(create=False).info()
     if json_:
         st.env.print_json(
             {

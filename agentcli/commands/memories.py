@@ -69,7 +69,12 @@ def list_(
     st = state(ctx)
     user_id = st.user(user)
     tag = " ".join(topic.lower().split()) if topic is not None else None
-    show(st, st.db().list_memories(user_id, topic=tag), json_, f"no memories for user {user_id}")
+    show(
+        st,
+        st.db(create=False).list_memories(user_id, topic=tag),
+        json_,
+        f"no memories for user {user_id}",
+    )
 
 
 @group.command()
@@ -87,7 +92,7 @@ def search(
         raise UsageError("the query is empty")
     st = state(ctx)
     user_id = st.user(user)
-    db = st.db()
+    db = st.db(create=False)
     found = search_memories(db, user_id, query, limit or max(db.count_memories(user_id), 1))
     show(st, found, json_, f"no memories of user {user_id} match")
 
@@ -168,7 +173,7 @@ def history(
 ) -> None:
     """Show how a memory was added, changed and deleted."""
     st = state(ctx)
-    events = st.db().memory_events(st.user(user), memory_id)
+    events = st.db(create=False).memory_events(st.user(user), memory_id)
     if json_:
         st.env.print_json([memory_event_json(e) for e in events])
         return
@@ -197,7 +202,7 @@ def export(
     """Write a user's memories as JSON (what `import` reads), to stdout or a file."""
     st = state(ctx)
     user_id = st.user(user)
-    rows = [memory_json(m) for m in st.db().list_memories(user_id)]
+    rows = [memory_json(m) for m in st.db(create=False).list_memories(user_id)]
     if output is None or str(output) == "-":
         st.env.print_json(rows)
         return

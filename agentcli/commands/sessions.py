@@ -67,7 +67,7 @@ def list_(
 ) -> None:
     """List sessions, most recently used first."""
     st = state(ctx)
-    db, scope = st.db(), _scope(st, user, all_users)
+    db, scope = st.db(create=False), _scope(st, user, all_users)
     found = db.list_sessions(scope, limit=limit + 1 if limit else None)
     more = limit and len(found) > limit
     found = found[:limit] if limit else found
@@ -93,7 +93,9 @@ def show(
     """Show a session as a conversation, its summary first."""
     st = state(ctx)
     chosen = session_id(session, session_option)
-    found, messages = session_with_messages(st.db(), st.user(user), chosen, last_runs=last)
+    found, messages = session_with_messages(
+        st.db(create=False), st.user(user), chosen, last_runs=last
+    )
     if json_:
         st.env.print_json(session_document(found, messages))
     else:
@@ -159,7 +161,7 @@ def export(
     """Export a session as Markdown or JSON."""
     st = state(ctx)
     chosen = session_id(session, session_option)
-    found, messages = session_with_messages(st.db(), st.user(user), chosen)
+    found, messages = session_with_messages(st.db(create=False), st.user(user), chosen)
     if format_ is ExportFormat.json:
         text = json_text(session_document(found, messages, full=True))
     else:
@@ -186,7 +188,9 @@ def search(
     st = state(ctx)
     if not query.strip():
         raise UsageError("the query is empty")
-    hits = st.db().search_messages(query, _scope(st, user, all_users), limit=limit or -1)
+    hits = st.db(create=False).search_messages(
+        query, _scope(st, user, all_users), limit=limit or -1
+    )
     if json_:
         st.env.print_json([search_hit_json(h) for h in hits])
     elif not hits:

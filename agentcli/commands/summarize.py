@@ -31,7 +31,7 @@ def summarize(
     st = state(ctx)
     session = session_id(session, session_option)
     user_id = st.user(user)
-    db = st.db()
+    db = st.db(create=not show)
     result = stored_summary(db, user_id, session)  # unknown session: error before any model
     if not show:
         from ..runtime import build_agent

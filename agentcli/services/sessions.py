@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from ..core.errors import StoreError
 from ..core.protocols import SessionStore
 from ..core.records import Message, Session
 from .liveness import sweep_interrupted
@@ -22,6 +23,9 @@ def session_with_messages(
     Runs left behind by a process that is gone show as interrupted, not as
     still running. ``NotFoundError`` when the user has no such session.
     """
-    sweep_interrupted(store)
+    try:
+        sweep_interrupted(store)
+    except StoreError:
+        pass  # a read-only database (or a full disk) is still read
     found = store.require_session(user_id, session_id)
     return found, store.session_messages(found.pk, last_runs=last_runs)

@@ -191,6 +191,7 @@ class Database:
         *,
         tracer: Tracer | None = None,
         timeout: float = BUSY_TIMEOUT_S,
+        create: bool = True,
     ):
         self.path = str(path)
         if "://" in self.path:
@@ -200,9 +201,15 @@ class Database:
             raise StoreError(f"{shown_target(self.path)} is a URL, not a SQLite file name")
         self._timeout = timeout
         self._tracers: list[Tracer] = [tracer] if tracer else []
-        self._memory = self.path == ":memory:"
+        # Without ``create``, a file that does not exist is read as an empty
+        # database, held in memory: nothing is created on disk.
+        self._memory = self.path == ":memory:" or (not create and not Path(self.path).exists())
         # A unique name: another handle's in-memory database is another database.
         self._target = f"file:/agentcli-{uuid.uuid4().hex}?vfs=memdb" if self._memory else self.path
+        self._uri = self._memory
+        # Why the file is opened read-only (it or its directory is not
+        # writable), or None when it is opened for writing.
+        self.read_only: str | None = None
         self._local = threading.local()
         self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._closed = False
@@ -221,6 +228,7 @@ class Database:
             found = _header_version(Path(self.path))
             if found is not None and found > SCHEMA_VERSION:
                 raise _too_new(self.path, found)
+            self._open_read_only_if_needed(Path(self.path))
         conn = self._connect(configure=False)
         try:
             # One statement, so both values come from the same snapshot.
@@ -236,10 +244,18 @@ class Database:
                     "tables); the file was not changed"
                 )
             self._configure(conn)
-            if not self._memory:
-                conn.execute("PRAGMA journal_mode = WAL")  # kept by the file from now on
-            if found < SCHEMA_VERSION:
-                self._migrate(conn)
+            if self.read_only is not None:
+                if found < SCHEMA_VERSION:
+                    raise StoreError(
+                        f"database {self.path} is read-only ({self.read_only}) and needs an "
+                        f"upgrade from schema version {found} to {SCHEMA_VERSION}; make it "
+                        "writable and run agentcli again (the file was left as it is)"
+                    )
+            else:
+                if not self._memory:
+                    conn.execute("PRAGMA journal_mode = WAL")  # kept by the file from now on
+                if found < SCHEMA_VERSION:
+                    self._migrate(conn)
         except StoreError:
             conn.close()
             raise
@@ -249,9 +265,33 @@ class Database:
                 f"cannot use database {self.path}: {_describe(exc, self.path)} "
                 "(the file was left as it is)"
             ) from exc
-        if not self._memory:
+        if not self._memory and self.read_only is None:
             self._restrict_sidecars(Path(self.path))
         return conn
+
+    def _open_read_only_if_needed(self, path: Path) -> None:
+        """Open the file read-only when it, or its directory, cannot be written.
+
+        SQLite would otherwise create ``-wal``/``-shm`` files that outlive the
+        connection with the database's own read-only mode (and then stop every
+        write once the file is writable again), or fail to read at all in a
+        read-only directory. Without a write-ahead log to read, the file is
+        opened as immutable: no side files, no locks. With one (another
+        process is writing), SQLite reads it through its existing files.
+        """
+        if not os.access(path, os.W_OK):
+            self.read_only = "the file is not writable"
+        elif not os.access(path.parent, os.W_OK):
+            self.read_only = "its directory is not writable"
+        else:
+            return
+        try:
+            log_size = os.stat(f"{path}-wal").st_size
+        except OSError:
+            log_size = 0
+        options = "mode=ro" if log_size else "mode=ro&immutable=1"
+        self._target = f"file:{quote(str(path.resolve()))}?{options}"
+        self._uri = True
 
     def _connect(self, *, configure: bool = True) -> _Connection:
         try:
@@ -260,7 +300,7 @@ class Database:
                 timeout=self._timeout,
                 isolation_level=None,
                 check_same_thread=False,  # so that close() can close every thread's
-                uri=self._memory,
+                uri=self._uri,
                 factory=_Connection,
             )
         except sqlite3.Error as exc:
@@ -340,7 +380,12 @@ class Database:
     def _error(self, exc: sqlite3.Error) -> StoreError:
         if self._memory:
             return StoreError(f"database (in memory): {_describe(exc)}")
-        return StoreError(f"database {self.path}: {_describe(exc, self.path)}")
+        text = _describe(exc, self.path)
+        if self.read_only is not None:
+            code = getattr(exc, "sqlite_errorcode", 0) or 0
+            if code & 0xFF == _SQLITE_READONLY:
+                text = f"{text} ({self.read_only}; nothing was changed)"
+        return StoreError(f"database {self.path}: {text}")
 
     @contextmanager
     def _slot(self) -> Iterator[_Slot]:
