@@ -63,10 +63,17 @@ class Repl:
         # Memory notices and warnings of runs and of the work that follows
         # them (on a worker thread), shown between prompts.
         self.notices = Notices(env)
+        # The session last seen stored: if it is gone at the next message, it
+        # was deleted by another process, and the user is told before it is
+        # started again under the same id.
+        self._seen: str | None = None
 
     # -- state used by slash commands ------------------------------------------
     def current(self) -> Session | None:
-        return self.db.get_session(self.user_id, self.session_id)
+        found = self.db.get_session(self.user_id, self.session_id)
+        if found is not None:
+            self._seen = self.session_id
+        return found
 
     def switch(self, session_id: str) -> None:
         self.session_id = session_id
@@ -109,6 +116,12 @@ class Repl:
 
     def send(self, message: str) -> None:
         """Run one turn, streaming the reply; Ctrl-C cancels this reply only."""
+        if self._seen == self.session_id and self.current() is None:
+            self.env.warning(
+                f"session {self.session_id} was deleted by another command; "
+                "this message starts it again"
+            )
+        self._seen = self.session_id
         try:
             with ReplyStream(self.env) as shown:
                 result = self.agent.run(

@@ -11,11 +11,14 @@ import os
 import shutil
 import stat
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from chat_server import last_user
 from conftest import AGENTCLI
+from scripted_model import Text
 
 from agentcli import SqliteDb
 
@@ -318,3 +321,184 @@ def test_a_read_command_without_a_database_prints_the_empty_result(cli, agentcli
     assert not agentcli_home.exists()
     assert cli("memories", "add", "Likes tea.").exit_code == 0  # a write creates it
     assert files_in(agentcli_home) == ["agentcli.db"]
+
+
+# -- 2. a session deleted while a reply streams into it ---------------------------------
+KEPT = "session s was deleted while this reply was written; it was kept in a new session s"
+
+
+def session_rows(db, user_id: str = "u", session_id: str = "s") -> list[tuple]:
+    found = db.require_session(user_id, session_id)
+    return [(m.status, m.role, m.content) for m in db.session_messages(found.pk)]
+
+
+def delete_elsewhere(db, user_id: str = "u", session_id: str = "s") -> None:
+    """Delete the session from another thread, on that thread's own connection."""
+    errors: list[BaseException] = []
+
+    def delete() -> None:
+        try:
+            db.delete_session(user_id, session_id)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=delete)
+    thread.start()
+    thread.join()
+    assert not errors
+
+
+def test_a_reply_whose_session_is_deleted_mid_stream_is_kept_in_a_new_one(scripted, db):
+    from agentcli import Agent
+    from agentcli.core.events import Warning
+
+    events: list[object] = []
+    agent = Agent(model=scripted, db=db, on_event=events.append)
+    agent.run("first", user_id="u", session_id="s")
+    scripted.script(Text("Once upon a time", chunk=5))
+    seen: list[str] = []
+
+    def delete_after_one(text: str) -> None:
+        seen.append(text)
+        if len(seen) == 1:
+            delete_elsewhere(db)
+
+    result = agent.run("story", user_id="u", session_id="s", on_text=delete_after_one)
+    assert result.content == "Once upon a time"
+    assert session_rows(db) == [
+        ("completed", "user", "story"),
+        ("completed", "assistant", "Once upon a time"),
+    ]
+    assert [e.text for e in events if isinstance(e, Warning)] == [KEPT]
+    messages = db.session_messages(db.require_session("u", "s").pk)
+    assert {m.run_id for m in messages} == {result.run_id}
+    # The next run of the session goes on from the kept one.
+    agent.run("more", user_id="u", session_id="s")
+    assert [m["content"] for m in scripted.requests[-1].messages[-3:]] == [
+        "story",
+        "Once upon a time",
+        "more",
+    ]
+
+
+def test_a_cancelled_reply_whose_session_was_deleted_keeps_its_part(scripted, db):
+    from agentcli import Agent
+    from agentcli.core.errors import RunCancelled
+
+    warnings: list[str] = []
+    agent = Agent(model=scripted, db=db, on_warning=warnings.append)
+    scripted.script(Text("Once upon a time", chunk=5))
+    seen: list[str] = []
+
+    def delete_then_interrupt(text: str) -> None:
+        seen.append(text)
+        if len(seen) == 1:
+            delete_elsewhere(db)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(RunCancelled):
+        agent.run("story", user_id="u", session_id="s", on_text=delete_then_interrupt)
+    assert session_rows(db) == [
+        ("cancelled", "user", "story"),
+        ("cancelled", "assistant", "Once upon "),
+    ]
+    assert warnings == [KEPT]
+
+
+def repl_typed(repl, keys: str) -> tuple[str, str]:
+    """Run the REPL on these keys (then Ctrl-D); what it wrote to stdout and stderr."""
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    out, err = repl.env.stdout.tell(), repl.env.stderr.tell()
+    with create_pipe_input() as pipe:
+        pipe.send_text(keys)
+        pipe.close()
+        repl._input, repl._output = pipe, DummyOutput()
+        repl.run()
+    return repl.env.stdout.getvalue()[out:], repl.env.stderr.getvalue()[err:]
+
+
+def test_the_repl_says_when_its_session_was_deleted_and_keeps_the_reply(server, model, db):
+    import io
+
+    from agentcli import Agent
+    from agentcli.config import Settings
+    from agentcli.render import Env
+    from agentcli.repl import Repl
+
+    env = Env(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO())
+    agent = Agent(model=model, db=db)
+    repl = Repl(env, db, agent, Settings(model="test-model"), user_id="u", session_id="s")
+
+    def delete_then_answer(request):
+        delete_elsewhere(db)
+        return Text("kept reply")
+
+    server.script(delete_then_answer)
+    out, err = repl_typed(repl, "hello\r")
+    assert out.endswith("kept reply\n")
+    assert err == f"agentcli: warning: {KEPT}\n"
+    assert session_rows(db) == [
+        ("completed", "user", "hello"),
+        ("completed", "assistant", "kept reply"),
+    ]
+    # Deleted between two messages: said before the session starts again.
+    delete_elsewhere(db)
+    out, err = repl_typed(repl, "again\r")
+    assert out.endswith("echo: again\n")
+    assert err == (
+        "agentcli: warning: session s was deleted by another command; "
+        "this message starts it again\n"
+    )
+    assert session_rows(db) == [
+        ("completed", "user", "again"),
+        ("completed", "assistant", "echo: again"),
+    ]
+
+
+def wait_for(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_chat_whose_session_another_process_deletes_keeps_the_reply(server, store_target):
+    reply = "one two three four five six seven eight"
+    server.script(Text(reply, chunk=4, delay=0.1))
+    base = [AGENTCLI, "--db", store_target]
+    chat = subprocess.Popen(
+        [*base, "chat", "-u", "x", "-s", "X", "--memory", "off", "--no-summaries", "q"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: len(server.requests) == 1)
+        time.sleep(0.3)  # a few pieces have streamed
+        deleted = subprocess.run(
+            [*base, "sessions", "delete", "-u", "x", "X", "--yes"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert deleted.returncode == 0, deleted.stderr
+        out, err = chat.communicate(timeout=60)
+    finally:
+        chat.kill()
+    assert (chat.returncode, out) == (0, reply + "\n"), err
+    assert err == (
+        "agentcli: warning: session X was deleted while this reply was written; "
+        "it was kept in a new session X\n"
+    )
+    shown = subprocess.run(
+        [*base, "sessions", "show", "-u", "x", "X", "--json"], capture_output=True, text=True
+    )
+    messages = json.loads(shown.stdout)["messages"]
+    assert [(m["role"], m["content"], m["status"]) for m in messages] == [
+        ("user", "q", "completed"),
+        ("assistant", reply, "completed"),
+    ]

@@ -44,6 +44,10 @@ class NotFoundError(AgentCliError):
     """A session, run or memory named by the user does not exist for that user."""
 
 
+class RunGoneError(NotFoundError):
+    """A run to finish is no longer stored: its session was deleted while it ran."""
+
+
 class DuplicateMemoryError(AgentCliError):
     """Another memory of the same user already says the same thing."""
 

@@ -23,6 +23,7 @@ from ..core.errors import (
     ContextLengthError,
     PartialResponseError,
     RunCancelled,
+    RunGoneError,
     ToolsRejectedError,
     UsageError,
 )
@@ -190,27 +191,33 @@ class Agent:
             if cancel is not None and cancel.requested:
                 status, reason = cancel.status, cancel.reason
             partial = _unfinished(streamed, new)
-            self._end(run, status, new, partial, started, error=reason)
+            self._end(session, run, message, emit, status, new, partial, started, error=reason)
             raise RunCancelled(status) from None
         except PartialResponseError as exc:
-            self._end(run, "error", new, [exc.partial], started, error=str(exc))
+            self._end(
+                session, run, message, emit, "error", new, [exc.partial], started, error=str(exc)
+            )
             raise
         except ContextLengthError as exc:
             # The server counted more than we did: the next run reads the window
             # and the token ratio it taught the model client.
             self._window = None
-            self._end(run, "error", new, [], started, error=str(exc))
+            self._end(session, run, message, emit, "error", new, [], started, error=str(exc))
             raise
         except AgentCliError as exc:  # a model failure, or a message too long to send
-            self._end(run, "error", new, [], started, error=str(exc))
+            self._end(session, run, message, emit, "error", new, [], started, error=str(exc))
             raise
         except BaseException as exc:
             partial = _unfinished(streamed, new)
-            self._end(run, "error", new, partial, started, error=type(exc).__name__)
+            error = type(exc).__name__
+            self._end(session, run, message, emit, "error", new, partial, started, error=error)
             raise
         duration = _ms_since(started)
-        finished = self.db.finish_run(
-            run.pk,
+        session, finished = self._finish(
+            session,
+            run,
+            message,
+            emit,
             status="completed",
             messages=new,
             model=response.model,
@@ -219,7 +226,7 @@ class Agent:
         )
         result = RunResult(
             content=response.content,
-            run_id=run.run_id,
+            run_id=finished.run_id,
             session_id=session_id,
             user_id=user_id,
             usage=usage,
@@ -408,9 +415,38 @@ class Agent:
                 emit,
             )
 
+    def _finish(
+        self, session: Session, run: Run, message: str, emit: EventSink, **end: Any
+    ) -> tuple[Session, Run]:
+        """Store the end of ``run`` (``end``: ``finish_run``'s arguments); the session
+        and the run as stored.
+
+        When the session was deleted while the run went on, the run is not
+        lost: it is stored whole in a session recreated under the same id,
+        and a warning says so.
+        """
+        try:
+            return session, self.db.finish_run(run.pk, **end)
+        except RunGoneError:
+            pass
+        model = run.model or self.model.id
+        session, again = self.db.begin_run(
+            session.user_id, session.session_id, message, model, current_owner()
+        )
+        finished = self.db.finish_run(again.pk, **end)
+        self.warn(
+            f"session {session.session_id} was deleted while this reply was written; "
+            f"it was kept in a new session {session.session_id}",
+            emit,
+        )
+        return session, finished
+
     def _end(
         self,
+        session: Session,
         run: Run,
+        message: str,
+        emit: EventSink,
         status: str,
         new: list[dict[str, Any]],
         streamed: list[str],
@@ -423,8 +459,11 @@ class Agent:
         if partial and not (messages and messages[-1].get("content") == partial):
             messages.append({"role": "assistant", "content": partial})
         try:
-            self.db.finish_run(
-                run.pk,
+            self._finish(
+                session,
+                run,
+                message,
+                emit,
                 status=status,
                 messages=messages,
                 error=error,

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ...core.errors import NotFoundError
+from ...core.errors import NotFoundError, RunGoneError
 from ...core.records import Message, Run, SearchHit, Session, Usage
 from ...core.text import title_from
 from .db import Database, retrying, utcnow
@@ -218,7 +218,8 @@ class SessionQueries(Database):
         """Store the rest of a run and its final status, in one statement.
 
         Only a running run is finished: a second attempt (after a lost answer)
-        changes nothing and returns the run as stored.
+        changes nothing and returns the run as stored. ``RunGoneError`` when the
+        run is no longer stored (its session was deleted).
         """
         usage = usage or Usage()
         batch = list(messages)
@@ -251,7 +252,14 @@ class SessionQueries(Database):
                 "call_ids": [m.get("tool_call_id") for m in batch],
             },
         ).fetchone()
-        return Run(*row) if row is not None else self.get_run(run_pk)
+        if row is not None:
+            return Run(*row)
+        try:
+            return self.get_run(run_pk)
+        except NotFoundError:
+            raise RunGoneError(
+                f"run {run_pk} is no longer stored: its session was deleted"
+            ) from None
 
     @retrying
     def get_run(self, run_pk: int) -> Run:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from sqlite3 import Connection
 from typing import Any
 
-from ...core.errors import NotFoundError
+from ...core.errors import NotFoundError, RunGoneError
 from ...core.records import Message, Run, SearchHit, Session, Usage
 from ...core.text import title_from
 from .db import fts_query, utcnow
@@ -162,7 +162,12 @@ def finish_run(
     error: str | None,
     duration_ms: int | None,
 ) -> Run:
-    """Store the rest of a run and its final status. Call within a transaction."""
+    """Store the rest of a run and its final status. Call within a transaction.
+
+    ``RunGoneError`` when the run is no longer stored (its session was deleted).
+    """
+    if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_pk,)).fetchone() is None:
+        raise RunGoneError(f"run {run_pk} is no longer stored: its session was deleted")
     now = utcnow()
     seq = conn.execute(
         "SELECT coalesce(max(seq), -1) FROM messages WHERE run_pk = ?", (run_pk,)
