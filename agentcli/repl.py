@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import slash, views
 from .config import data_dir, ensure_private_dir, history_path
+from .core.cancel import Terminated
 from .core.errors import AgentCliError, RunCancelled
 from .core.records import Session
 from .notices import Notices
@@ -134,8 +135,10 @@ class Repl:
                 )
                 if not shown.parts and result.content:
                     shown.feed(result.content)
-        except (RunCancelled, KeyboardInterrupt):
+        except (RunCancelled, KeyboardInterrupt) as exc:
             self.env.info("cancelled")
+            if isinstance(exc, Terminated):
+                raise  # SIGTERM or SIGHUP: the REPL ends
             return
         self.notices.show()
 
@@ -149,6 +152,8 @@ class Repl:
                 self.notices.show()
                 try:
                     line = self._read(prompt)
+                except Terminated:
+                    raise
                 except KeyboardInterrupt:
                     continue  # Ctrl-C at the prompt clears the line
                 except EOFError:

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import threading
@@ -502,3 +503,41 @@ def test_a_chat_whose_session_another_process_deletes_keeps_the_reply(server, st
         ("user", "q", "completed"),
         ("assistant", reply, "completed"),
     ]
+
+
+# -- 5. SIGTERM and SIGHUP mid-stream ----------------------------------------------------
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_mid_stream_keeps_the_partial_reply_as_cancelled(
+    server, store_target, signum
+):
+    reply = " ".join(f"word{i}" for i in range(60))
+    server.script(Text(reply, chunk=6, delay=0.05))
+    base = [AGENTCLI, "--db", store_target]
+    chat = subprocess.Popen(
+        [*base, "chat", "-u", "x", "-s", "X", "--memory", "off", "--no-summaries", "tell me"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: len(server.requests) == 1)
+        time.sleep(0.5)  # some of the reply has streamed, not all of it
+        chat.send_signal(signum)
+        out, err = chat.communicate(timeout=60)
+    finally:
+        chat.kill()
+    assert chat.returncode == 128 + signum, err
+    out = out.rstrip("\n")  # the line the reply ends with
+    assert out and reply.startswith(out) and len(out) < len(reply)
+    shown = subprocess.run(
+        [*base, "sessions", "show", "-u", "x", "X", "--json"], capture_output=True, text=True
+    )
+    messages = json.loads(shown.stdout)["messages"]
+    assert [(m["role"], m["status"]) for m in messages] == [
+        ("user", "cancelled"),
+        ("assistant", "cancelled"),
+    ]
+    kept = messages[1]["content"]
+    assert out.startswith(kept) or kept.startswith(out)  # what arrived, give or take a piece
+    assert kept and reply.startswith(kept) and len(kept) < len(reply)

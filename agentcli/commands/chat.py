@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..appstate import AppState
+from ..core.cancel import stop_signals_interrupt
 from ..core.errors import AgentCliError, ModelError, UsageError
 from ..notices import Notices
 from ..render import ReplyStream
@@ -174,12 +175,14 @@ def chat(
         raise UsageError("the session id must not be empty")
 
     agent = build_agent(settings, db, instructions=system)
-    if interactive:
-        from ..repl import Repl
+    # SIGTERM, and SIGHUP when the terminal closes, stop a reply as Ctrl-C does.
+    with stop_signals_interrupt():
+        if interactive:
+            from ..repl import Repl
 
-        Repl(st.env, db, agent, settings, user_id=user_id, session_id=session_id).run()
-        return
-    run_once(st, agent, text, user_id=user_id, session_id=session_id, json_=json_, usage=usage)
+            Repl(st.env, db, agent, settings, user_id=user_id, session_id=session_id).run()
+            return
+        run_once(st, agent, text, user_id=user_id, session_id=session_id, json_=json_, usage=usage)
 
 
 def run_once(

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..core.cancel import Cancellation
+from ..core.cancel import Cancellation, Terminated
 from ..core.context import DEFAULT_INSTRUCTIONS, Context
 from ..core.errors import (
     AgentCliError,
@@ -155,7 +155,10 @@ class Agent:
         whose events reach the sink from there; call :meth:`wait` before exiting.
         ``cancel``, set from another thread, stops the run at its next streamed
         piece of text or model call: it is stored with the text that arrived,
-        as ``cancel.status``, and :class:`RunCancelled` is raised.
+        as ``cancel.status``, and :class:`RunCancelled` is raised. Ctrl-C
+        (``KeyboardInterrupt``) stores it as cancelled too; a
+        :class:`~agentcli.core.cancel.Terminated` (SIGTERM or SIGHUP, see
+        ``stop_signals_interrupt``) is raised again once it is stored.
         """
         if not message or not message.strip():
             raise UsageError("the message is empty")
@@ -186,12 +189,16 @@ class Agent:
             toolbox = self.memory.toolbox(user_id, session_id, run.run_id) if self.memory else None
             fitted = self.fit_context(session, user_id, message, toolbox, emit)
             response, usage = self._answer(fitted, toolbox, forward, new, emit, cancel)
-        except (KeyboardInterrupt, RunCancelled):
+        except (KeyboardInterrupt, RunCancelled) as exc:
             status, reason = "cancelled", "cancelled by the user"
-            if cancel is not None and cancel.requested:
+            if isinstance(exc, Terminated):
+                reason = f"cancelled: the process was stopped ({exc})"
+            elif cancel is not None and cancel.requested:
                 status, reason = cancel.status, cancel.reason
             partial = _unfinished(streamed, new)
             self._end(session, run, message, emit, status, new, partial, started, error=reason)
+            if isinstance(exc, Terminated):
+                raise  # the process goes on stopping
             raise RunCancelled(status) from None
         except PartialResponseError as exc:
             self._end(
