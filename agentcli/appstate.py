@@ -38,8 +38,10 @@ class AppState:
         """The store, opened on first use. ``create=False`` (a command that only
         reads): a database file that does not exist is not created."""
         if self._db is None:
+            from .config import check_data_dir
             from .runtime import open_store
 
+            check_data_dir()
             self._db = open_store(self.db_override, create=create)
         return self._db
 

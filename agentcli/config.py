@@ -37,6 +37,13 @@ def data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME))
 
 
+def check_data_dir() -> None:
+    """Make an existing data directory private (0700) if it is agentcli's, else warn."""
+    from .filemodes import tighten_data_dir
+
+    tighten_data_dir(data_dir(), default=_home() is None)
+
+
 def config_dir() -> Path:
     """Directory holding ``config.toml``: ``AGENTCLI_HOME`` when set, else the platform's."""
     home = _home()
@@ -271,6 +278,9 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
     unknown = sorted(set(data) - set(FILE_KEYS))
     if unknown:
         raise ConfigError(f"config file {path}: unknown setting {unknown[0]!r}")
+    from .filemodes import warn_if_exposed
+
+    warn_if_exposed(path, data)
     return data
 
 

@@ -541,3 +541,56 @@ def test_a_stop_signal_mid_stream_keeps_the_partial_reply_as_cancelled(
     kept = messages[1]["content"]
     assert out.startswith(kept) or kept.startswith(out)  # what arrived, give or take a piece
     assert kept and reply.startswith(kept) and len(kept) < len(reply)
+
+
+# -- 7. the modes of the data directory and the config file ------------------------------
+def test_an_open_data_directory_of_agentcli_is_made_private(cli, agentcli_home, stored):
+    agentcli_home.chmod(0o755)
+    (agentcli_home / "config.toml").write_text('model = "m"\n')
+    out = cli("sessions", "list", "--json")
+    assert (out.exit_code, out.stderr) == (0, "")
+    assert mode(agentcli_home) == 0o700
+
+
+def test_an_open_data_directory_holding_other_files_is_warned_about(cli, agentcli_home, stored):
+    (agentcli_home / "notes.txt").write_text("mine")
+    agentcli_home.chmod(0o755)
+    out = cli("sessions", "list", "--json")
+    assert (out.exit_code, out.stderr) == (
+        0,
+        f"agentcli: warning: data directory {agentcli_home} can be read by others "
+        f"(mode 0755); make it private: chmod 700 {agentcli_home}\n",
+    )
+    assert mode(agentcli_home) == 0o755  # not only agentcli's: not changed behind your back
+
+
+@pytest.mark.parametrize("file_mode", [0o644, 0o640, 0o604], ids=oct)
+def test_a_config_file_with_a_key_that_others_can_read_is_warned_about(
+    cli, agentcli_home, file_mode
+):
+    agentcli_home.mkdir(mode=0o700)
+    config = agentcli_home / "config.toml"
+    config.write_text('api_key = "sk-secret-123456"\n')
+    config.chmod(file_mode)
+    out = cli("sessions", "list", "--json")
+    assert (out.exit_code, out.stdout) == (0, "[]\n")
+    assert out.stderr == (
+        f"agentcli: warning: config file {config} holds api_key and can be read by others "
+        f"(mode {file_mode:04o}); make it private: chmod 600 {config}\n"
+    )
+    assert "sk-secret" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "file_mode"),
+    [('api_key = "sk-secret-123456"\n', 0o600), ('model = "m"\n', 0o644)],
+    ids=["private", "no-secret"],
+)
+def test_a_private_config_file_or_one_without_secrets_is_not_warned_about(
+    cli, agentcli_home, text, file_mode
+):
+    agentcli_home.mkdir(mode=0o700)
+    config = agentcli_home / "config.toml"
+    config.write_text(text)
+    config.chmod(file_mode)
+    assert cli("sessions", "list", "--json").stderr == ""
