@@ -12,6 +12,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -594,3 +595,53 @@ def test_a_private_config_file_or_one_without_secrets_is_not_warned_about(
     config.write_text(text)
     config.chmod(file_mode)
     assert cli("sessions", "list", "--json").stderr == ""
+
+
+def test_side_files_left_read_only_by_an_older_reader_are_repaired(
+    server, agentcli_home, stored, restore_modes
+):
+    stored.chmod(0o400)
+    restore_modes.append(stored)
+    # What sqlite3 (and agentcli before) leaves after reading a read-only database.
+    read = unprivileged_python(
+        f"import sqlite3; c = sqlite3.connect({str(stored)!r}); "
+        "c.execute('SELECT count(*) FROM sessions').fetchall(); c.close()"
+    )
+    assert read.returncode == 0, read.stderr
+    assert files_in(agentcli_home) == ["agentcli.db", "agentcli.db-shm", "agentcli.db-wal"]
+    assert mode(agentcli_home / "agentcli.db-shm") == 0o400
+    stored.chmod(0o600)
+    out = unprivileged("chat", "-s", "t", "more", home=agentcli_home)
+    assert (out.returncode, out.stderr) == (0, "")
+    assert unprivileged("memories", "add", "Likes coffee.", home=agentcli_home).returncode == 0
+
+
+def unprivileged_python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=_drop_root_file_powers if os.geteuid() == 0 else None,
+    )
+
+
+def test_a_long_lived_store_writes_again_once_the_disk_has_room(tmp_path):
+    """SQLite's page limit fills the database as a full disk does (SQLITE_FULL), on
+    the connection a server or the REPL keeps: the failed COMMIT is rolled back
+    without hiding its cause, and the next write on it works once there is room."""
+    from agentcli.core.errors import StoreError
+
+    db = SqliteDb(tmp_path / "a.db")
+    db.add_memory("u", "Kept.", actor="user")
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages + 2}")  # this thread's connection only
+    rows = [{"memory": f"Fact {i}: " + "x" * 500} for i in range(100)]
+    for _ in range(2):  # the second failure names the cause as well as the first
+        with pytest.raises(StoreError, match=r"a\.db: database or disk is full$"):
+            db.import_memories("u", rows, actor="user")
+    db.execute("PRAGMA max_page_count = 1073741823")  # room again
+    assert db.import_memories("u", rows, actor="user") == 100
+    session, run = db.begin_run("u", "s", "hello", "m", "here:1:1")
+    assert db.finish_run(run.pk, status="completed").status == "completed"
+    db.close()

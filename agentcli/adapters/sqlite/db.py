@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import threading
 import uuid
 import weakref
@@ -284,6 +285,7 @@ class Database:
         elif not os.access(path.parent, os.W_OK):
             self.read_only = "its directory is not writable"
         else:
+            self._repair_sidecars(path)
             return
         try:
             log_size = os.stat(f"{path}-wal").st_size
@@ -341,6 +343,27 @@ class Database:
                 os.close(fd)
         except OSError as exc:
             raise StoreError(f"cannot create database {path}: {exc.strerror}") from None
+
+    @staticmethod
+    def _repair_sidecars(path: Path) -> None:
+        """Make our own ``-wal``/``-shm`` files writable again when the database is.
+
+        A read-only open by an older agentcli (or by sqlite3) of a read-only
+        database leaves them with its mode; once the file is writable again,
+        every write would fail on them ("attempt to write a readonly database").
+        """
+        for suffix in ("-wal", "-shm"):
+            side = Path(str(path) + suffix)
+            try:
+                found = side.lstat()
+                if (
+                    stat.S_ISREG(found.st_mode)
+                    and found.st_uid == os.geteuid()
+                    and not found.st_mode & 0o200
+                ):
+                    os.chmod(side, 0o600)
+            except OSError:
+                pass  # none, or not ours to change
 
     @staticmethod
     def _restrict_sidecars(path: Path) -> None:
