@@ -468,8 +468,8 @@ def wait_for(condition, timeout: float = 20.0) -> None:
 
 
 def test_a_chat_whose_session_another_process_deletes_keeps_the_reply(server, store_target):
-    reply = "one two three four five six seven eight"
-    server.script(Text(reply, chunk=4, delay=0.1))
+    reply = " ".join(f"word{i}" for i in range(40))  # streams for about 4 s
+    server.script(Text(reply, chunk=8, delay=0.1))
     base = [AGENTCLI, "--db", store_target]
     chat = subprocess.Popen(
         [*base, "chat", "-u", "x", "-s", "X", "--memory", "off", "--no-summaries", "q"],
