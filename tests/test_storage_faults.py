@@ -250,6 +250,14 @@ READS = [
     ("db", "info"),
     ("summarize", "-s", "t", "--show"),
 ]
+# Commands that change what is stored, with nothing to change in a database not made yet.
+CHANGES_TO_NOTHING = [
+    ("sessions", "rename", "t", "New name"),
+    ("sessions", "delete", "t", "--yes"),
+    ("memories", "edit", "1", "Likes coffee."),
+    ("memories", "delete", "1"),
+    ("memories", "clear", "--yes"),
+]
 
 
 def test_a_read_only_database_is_read_without_side_files_and_written_again_after_chmod(
@@ -302,7 +310,7 @@ def test_read_commands_work_in_a_read_only_data_directory(
     assert (digest(stored), server.requests) == (before, [])
 
 
-@pytest.mark.parametrize("command", READS, ids=" ".join)
+@pytest.mark.parametrize("command", READS + CHANGES_TO_NOTHING, ids=" ".join)
 def test_a_read_command_without_a_database_creates_nothing(cli, agentcli_home, tmp_path, command):
     out = cli(*command)
     assert out.exit_code in (0, 1), out  # an unknown session or memory is exit status 1

@@ -43,7 +43,7 @@ def copy(
     dst_name = db_target(destination)
     if src_name == dst_name:
         raise UsageError("--from and --to name the same database")
-    src = open_store(src_name)
+    src = open_store(src_name, create=False)  # a missing source is read as empty
     try:
         dst = open_store(dst_name)
         try:

@@ -123,7 +123,7 @@ def edit(
 ) -> None:
     """Rewrite a memory; --topic replaces its topics."""
     st = state(ctx)
-    memory = revise(st.db(), st.user(user), memory_id, text, topic)
+    memory = revise(st.db(create=False), st.user(user), memory_id, text, topic)
     say(st, f"updated memory {memory.id}", memory_json(memory), json_)
 
 
@@ -136,7 +136,7 @@ def delete(
 ) -> None:
     """Delete one memory."""
     st = state(ctx)
-    memory = forget(st.db(), st.user(user), memory_id)
+    memory = forget(st.db(create=False), st.user(user), memory_id)
     say(st, f"deleted memory {memory.id}", memory_json(memory), json_)
 
 
@@ -150,7 +150,7 @@ def clear(
     """Delete all of a user's memories (no other user's)."""
     st = state(ctx)
     user_id = st.user(user)
-    db = st.db()
+    db = st.db(create=False)
     count = db.count_memories(user_id)
     held = plural(count, "memory", "memories")
     if count and not confirm(st, f"Delete all {held} of user {user_id}?", yes):

@@ -114,7 +114,7 @@ def rename(
     if not name.strip():
         raise UsageError("the name must not be empty")
     st = state(ctx)
-    renamed = st.db().rename_session(st.user(user), session, name)
+    renamed = st.db(create=False).rename_session(st.user(user), session, name)
     if json_:
         st.env.print_json(session_json(renamed))
     else:
@@ -132,7 +132,7 @@ def delete(
 ) -> None:
     """Delete a session with its runs and messages (memories are kept)."""
     st = state(ctx)
-    db = st.db()
+    db = st.db(create=False)  # nothing to delete in a database not made yet
     found = db.require_session(st.user(user), session_id(session, session_option))
     size = views.runs_count(found.runs)
     question = f"Delete session {found.session_id} ({size}) of {found.user_id}?"
