@@ -653,3 +653,42 @@ def test_a_long_lived_store_writes_again_once_the_disk_has_room(tmp_path):
     session, run = db.begin_run("u", "s", "hello", "m", "here:1:1")
     assert db.finish_run(run.pk, status="completed").status == "completed"
     db.close()
+
+
+def test_sigterm_while_the_repl_streams_keeps_the_part_and_ends_the_repl(server, model, db):
+    import io
+
+    from agentcli import Agent
+    from agentcli.config import Settings
+    from agentcli.core.cancel import stop_signals_interrupt
+    from agentcli.render import Env
+    from agentcli.repl import Repl
+
+    env = Env(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO())
+    repl = Repl(
+        env, db, Agent(model=model, db=db), Settings(model="m"), user_id="u", session_id="s"
+    )
+    reply = " ".join(f"word{i}" for i in range(60))
+    server.script(Text(reply, chunk=6, delay=0.05))
+
+    def terminate_once_streaming() -> None:
+        wait_for(lambda: len(server.requests) == 1)
+        time.sleep(0.4)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    killer = threading.Thread(target=terminate_once_streaming)
+    killer.start()
+    with pytest.raises(SystemExit) as ended, stop_signals_interrupt():
+        repl_typed(repl, "tell me\rnever sent\r")
+    killer.join()
+    assert ended.value.code == 143
+    assert signal.getsignal(signal.SIGTERM) == before  # restored
+    rows = session_rows(db)
+    assert [(status, role) for status, role, _ in rows] == [
+        ("cancelled", "user"),
+        ("cancelled", "assistant"),
+    ]
+    kept = rows[1][2]
+    assert kept and reply.startswith(kept) and len(kept) < len(reply)
+    assert len(server.requests) == 1  # the REPL ended: the next line was never sent
