@@ -158,7 +158,9 @@ class Agent:
         as ``cancel.status``, and :class:`RunCancelled` is raised. Ctrl-C
         (``KeyboardInterrupt``) stores it as cancelled too; a
         :class:`~agentcli.core.cancel.Terminated` (SIGTERM or SIGHUP, see
-        ``stop_signals_interrupt``) is raised again once it is stored.
+        ``stop_signals_interrupt``) is raised again once it is stored. When the
+        session is deleted while the run goes on, the run is stored whole in a
+        session recreated under the same id, and a :class:`Warning` says so.
         """
         if not message or not message.strip():
             raise UsageError("the message is empty")
