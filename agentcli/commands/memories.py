@@ -199,7 +199,7 @@ def export(
     output: OutputOption = None,
     force: ForceOption = False,
 ) -> None:
-    """Write a user's memories as JSON (what `import` reads), to stdout or a file."""
+    """Write a user's memories as JSON, the file `import` reads."""
     st = state(ctx)
     user_id = st.user(user)
     rows = [memory_json(m) for m in st.db(create=False).list_memories(user_id)]
