@@ -194,9 +194,32 @@ class Repl:
         def _newline(event: Any) -> None:
             event.current_buffer.insert_text("\n")
 
-        ensure_private_dir(data_dir())
+        path = history_path(self.user_id)
+
+        class KeptHistory(FileHistory):
+            """The input history file; a line it cannot save (a full disk) is one warning."""
+
+            failed = False
+
+            def store_string(self, string: str) -> None:
+                try:
+                    super().store_string(string)
+                except OSError as exc:
+                    if not self.failed:
+                        self.failed = True
+                        repl.env.warning(f"input history not saved to {path}: {exc.strerror}")
+
+        history: Any
+        try:
+            ensure_private_dir(data_dir())
+            history = KeptHistory(str(private_file(path)))
+        except OSError as exc:  # a full disk, a read-only directory: the REPL goes on
+            from prompt_toolkit.history import InMemoryHistory
+
+            self.env.warning(f"input history not kept: cannot write {path}: {exc.strerror}")
+            history = InMemoryHistory()
         return PromptSession(
-            history=FileHistory(str(private_file(history_path(self.user_id)))),
+            history=history,
             auto_suggest=AutoSuggestFromHistory(),
             completer=SlashCompleter(),
             complete_while_typing=True,

@@ -692,3 +692,25 @@ def test_sigterm_while_the_repl_streams_keeps_the_part_and_ends_the_repl(server,
     kept = rows[1][2]
     assert kept and reply.startswith(kept) and len(kept) < len(reply)
     assert len(server.requests) == 1  # the REPL ended: the next line was never sent
+
+
+def test_a_repl_whose_input_history_cannot_be_written_still_chats(server, model, db, agentcli_home):
+    import io
+
+    from agentcli import Agent
+    from agentcli.config import Settings, history_path
+    from agentcli.render import Env
+    from agentcli.repl import Repl
+
+    blocked = history_path("u")
+    blocked.mkdir(parents=True)  # no file can be written there
+    env = Env(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO())
+    repl = Repl(
+        env, db, Agent(model=model, db=db), Settings(model="m"), user_id="u", session_id="s"
+    )
+    out, err = repl_typed(repl, "hello\r")
+    assert out.endswith("echo: hello\n")
+    assert err == (
+        f"agentcli: warning: input history not kept: cannot write {blocked}: Is a directory\n"
+    )
+    assert session_rows(db)[-1] == ("completed", "assistant", "echo: hello")
