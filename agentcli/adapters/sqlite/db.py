@@ -183,7 +183,10 @@ class Database:
 
     ``tracer``, if given, is called with every statement and its parameters
     (as is each function added with :meth:`tracer`); ``timeout`` is how long
-    a statement waits for another connection's lock, in seconds.
+    a statement waits for another connection's lock, in seconds. Without
+    ``create``, a file that does not exist is not created: it reads as an empty
+    database. A file that cannot be written, or whose directory cannot, is
+    opened read-only (``read_only`` says why) and leaves no side files.
     """
 
     def __init__(
