@@ -181,11 +181,14 @@ def history(repl: Repl, arg: str) -> None:
 
 @command("sessions", args="[N]", help="List your last N sessions (default 10).")
 def sessions(repl: Repl, arg: str) -> None:
-    found = repl.db.list_sessions(repl.user_id, limit=_count(arg, 10, "/sessions [N]"))
+    limit = _count(arg, 10, "/sessions [N]")
+    found = repl.db.list_sessions(repl.user_id, limit=limit)
     if not found:
         repl.env.info("no sessions yet")
         return
     views.sessions_table(repl.env, found, current=repl.session_id)
+    if len(found) == limit and (total := repl.db.count_sessions(repl.user_id)) > limit:
+        repl.env.info(f"{limit} of {total} sessions shown; /sessions {total} shows all")
 
 
 @command("new", args="[ID]", help="Start a new session (a new id unless given).")

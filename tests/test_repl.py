@@ -217,6 +217,15 @@ def test_sessions_marks_the_current_one(repl, agent, server, db):
     )
 
 
+def test_sessions_says_when_the_list_is_cut(repl, agent, server):
+    for n in range(3):
+        agent.run("hello", user_id="sarah", session_id=f"s{n}")
+    out, err = said(repl, "/sessions 2")
+    assert (len(out.splitlines()), err) == (3, "2 of 3 sessions shown; /sessions 3 shows all\n")
+    out, err = said(repl, "/sessions 3")
+    assert (len(out.splitlines()), err.count("shown")) == (3 + 4, 1)
+
+
 def test_usage_counts_the_session_tokens(repl, agent, server):
     result = agent.run("hello", user_id="sarah", session_id="t")
     out, _ = said(repl, "/usage")

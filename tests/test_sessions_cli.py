@@ -400,3 +400,14 @@ def test_show_marks_a_run_whose_process_is_gone_as_interrupted(cli, store):
     store.start_run(found, "lost words", "test-model", f"{socket.gethostname()}:{gone.pid}:")
     out = cli("sessions", "show", "t", "--json")
     assert [m["status"] for m in json.loads(out.stdout)["messages"]] == ["interrupted"]
+
+
+def test_a_cut_search_says_so(cli, store):
+    for n in range(4):
+        add_run(store, "tester", f"s{n}", f"tulips number {n}", reply("noted"))
+    out = cli("sessions", "search", "tulips", "-n", "3")
+    assert (out.exit_code, out.stderr) == (0, "the best 3 matches shown; -n 0 shows all\n")
+    assert cli("sessions", "search", "tulips", "-n", "4").stderr == ""
+    assert cli("sessions", "search", "tulips", "-n", "0").stderr == ""
+    out = cli("sessions", "search", "tulips", "-n", "3", "--json")
+    assert (len(json.loads(out.stdout)), out.stderr) == (3, "")

@@ -188,12 +188,17 @@ def search(
     st = state(ctx)
     if not query.strip():
         raise UsageError("the query is empty")
+    # One row more than shown tells whether the list was cut.
     hits = st.db(create=False).search_messages(
-        query, _scope(st, user, all_users), limit=limit or -1
+        query, _scope(st, user, all_users), limit=limit + 1 if limit else -1
     )
+    cut = bool(limit) and len(hits) > limit
+    hits = hits[:limit] if limit else hits
     if json_:
         st.env.print_json([search_hit_json(h) for h in hits])
     elif not hits:
         st.env.info("no matches")
     else:
         views.search_table(st.env, hits, all_users=all_users)
+        if cut:
+            st.env.info(f"the best {limit} matches shown; -n 0 shows all")
