@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from .core.errors import ConfigError
+from .core.ranges import SETTINGS as RANGES
+from .core.ranges import shown
 
 APP_NAME = "agentcli"
 DB_FILENAME = "agentcli.db"
 CONFIG_FILENAME = "config.toml"
 MEMORY_MODES = ("agentic", "automatic", "off")
 DEFAULT_DB_SCHEMA = "agentcli"
-CONTEXT_WINDOW_RANGE = (256, 10_000_000)
-MAX_TOKENS_LIMIT = 1_000_000
 
 
 def _home() -> Path | None:
@@ -201,64 +201,68 @@ FILE_KEYS = {name: name for name in ENV_VARS} | {"default_user": "user"}
 
 
 def _coerce(name: str, raw: Any, origin: str) -> Any:
-    kind = Settings.__dataclass_fields__[name].type
-    try:
-        if "bool" in str(kind):
-            if isinstance(raw, bool):
-                return raw
-            text = str(raw).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(raw)
-        if "int" in str(kind):
-            if isinstance(raw, bool):
-                raise ValueError(raw)
-            return int(raw)
-        if "float" in str(kind):
-            return float(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{origin}: {name} has an invalid value {raw!r}") from None
-    return None if raw is None else str(raw)
+    kind = str(Settings.__dataclass_fields__[name].type)
+    label = name.replace("_", " ")
+    if "bool" in kind:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{label} must be true or false, got {shown(raw)} (from {origin})")
+    if "int" in kind or "float" in kind:
+        number = _number(raw, integer="int" in kind)
+        if number is None:
+            whole = "a whole number" if "int" in kind else "a number"
+            raise ConfigError(f"{label} must be {whole}, got {shown(raw)} (from {origin})")
+        return number
+    if raw is not None and not isinstance(raw, str):
+        raise ConfigError(f"{label} must be a string, got {shown(raw)} (from {origin})")
+    return raw
+
+
+def _number(raw: Any, *, integer: bool) -> int | float | None:
+    """``raw`` (a TOML value or an environment variable's text) as a number, else ``None``.
+    Ranges are checked later, whatever the source (see :func:`_validate`)."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        value: int | float = raw
+    else:
+        try:
+            value = int(str(raw)) if integer else float(str(raw))
+        except ValueError:  # also digits beyond Python's limit for int()
+            return None
+    if integer and isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    return float(value) if not integer else value
+
+
+def origin(settings: Settings, name: str) -> str:
+    """Where a setting's value came from, as an error names it: the flag, the
+    environment variable, the config file's path, or "default"."""
+    source = settings.sources.get(name, "default")
+    if source == "file":
+        return str(config_path())
+    if source == "flag":
+        return "--" + name.replace("_", "-")
+    return source
 
 
 def _validate(settings: Settings) -> None:
-    src = settings.sources
-    if settings.history_runs < 0:
-        raise ConfigError(
-            f"history runs must be 0 or more, got {settings.history_runs} "
-            f"(from {src.get('history_runs', 'default')})"
-        )
     if settings.memory not in MEMORY_MODES:
         raise ConfigError(
             f"memory mode must be one of {', '.join(MEMORY_MODES)}, "
-            f"got {settings.memory!r} (from {src.get('memory', 'default')})"
+            f"got {settings.memory!r} (from {origin(settings, 'memory')})"
         )
-    if settings.memory_budget < 0:
-        raise ConfigError("memory budget must be 0 or more tokens")
-    if settings.summary_batch < 1:
-        raise ConfigError("summary batch must be 1 or more runs")
-    if settings.timeout <= 0:
-        raise ConfigError("timeout must be more than 0 seconds")
-    if settings.stall_timeout <= 0:
-        raise ConfigError(
-            f"stall timeout must be more than 0 seconds, got {settings.stall_timeout:g} "
-            f"(from {src.get('stall_timeout', 'default')})"
-        )
-    window = settings.context_window
-    if window is not None and not CONTEXT_WINDOW_RANGE[0] <= window <= CONTEXT_WINDOW_RANGE[1]:
-        low, high = CONTEXT_WINDOW_RANGE
-        raise ConfigError(
-            f"context window must be {low:,} to {high:,} tokens, got {window:,} "
-            f"(from {src.get('context_window', 'default')})"
-        )
-    for name, low in (("max_tokens", 1), ("memory_max_tokens", 16), ("summary_max_tokens", 16)):
+    for name, allowed in RANGES.items():
         value = getattr(settings, name)
-        if not low <= value <= MAX_TOKENS_LIMIT:
+        if value is not None and not allowed.holds(value):
             raise ConfigError(
-                f"{name.replace('_', ' ')} must be {low} to {MAX_TOKENS_LIMIT:,} tokens, "
-                f"got {value:,} (from {src.get(name, 'default')})"
+                f"{name.replace('_', ' ')} must be {allowed.describe()}, "
+                f"got {shown(value)} (from {origin(settings, name)})"
             )
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from . import views
 from .core.errors import UsageError
+from .core.ranges import LAST_RUNS, Range
 from .core.records import Session, Usage
 
 if TYPE_CHECKING:
@@ -129,26 +130,27 @@ def completions(repl: Repl, text: str) -> list[tuple[str, int, str]]:
     return [(v, -len(arg), "") for v in found.complete(repl, arg) if v.startswith(arg)]
 
 
-def _number(arg: str, usage: str) -> int:
-    """``arg`` as a whole number written in ASCII digits, else a usage error.
+def _number(arg: str, usage: str, allowed: Range | None = None) -> int:
+    """``arg`` as a whole number written in ASCII digits (within ``allowed`` when
+    given), else a usage error.
 
     (``str.isdigit`` alone also accepts superscripts such as ``²``, which
     ``int`` then refuses.)
     """
     text = arg.strip()
-    if not (text.isascii() and text.isdigit()):
+    if not (text.isascii() and text.isdigit()) or len(text) > 100:
         raise UsageError(f"usage: {usage}")
-    return int(text)
+    number = int(text)
+    if allowed is not None and not allowed.holds(number):
+        raise UsageError(f"usage: {usage}; the number must be {allowed.describe()}")
+    return number
 
 
 def _count(arg: str, default: int, usage: str) -> int:
-    """A count of 1 or more, ``default`` when not given."""
+    """A count of runs or sessions within :data:`LAST_RUNS`, ``default`` when not given."""
     if not arg:
         return default
-    count = _number(arg, usage)
-    if count < 1:
-        raise UsageError(f"usage: {usage}")
-    return count
+    return _number(arg, usage, LAST_RUNS)
 
 
 def _session_ids(repl: Repl, prefix: str) -> list[str]:

@@ -230,7 +230,7 @@ def test_pings_before_the_first_token_do_not_extend_the_timeout(server):
 def test_the_stall_timeout_must_be_positive(run_cli, server):
     out = run_cli("chat", "hi", env={"AGENTCLI_STALL_TIMEOUT": "0"})
     assert out.returncode == 2
-    assert "stall timeout must be more than 0 seconds" in out.stderr.decode()
+    assert "stall timeout must be more than 0 and at most 86,400 seconds" in out.stderr.decode()
 
 
 # -- message shapes and retries ------------------------------------------------------------

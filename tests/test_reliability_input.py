@@ -145,12 +145,12 @@ def test_negative_history_runs_is_refused_from_flag_env_and_library(cli, server,
     out = cli("chat", "--history-runs", "-1", "x")
     assert (out.exit_code, out.stderr) == (
         2,
-        "agentcli: error: --history-runs must be 0 or more\n",
+        "agentcli: error: history runs must be 0 to 100,000 runs, got -1 (from --history-runs)\n",
     )
     out = cli("chat", "x", env={"AGENTCLI_HISTORY_RUNS": "-1"})
     assert (out.exit_code, out.stderr) == (
         2,
-        "agentcli: error: history runs must be 0 or more, got -1 "
+        "agentcli: error: history runs must be 0 to 100,000 runs, got -1 "
         "(from env AGENTCLI_HISTORY_RUNS)\n",
     )
     with pytest.raises(UsageError, match="num_history_runs must be 0 or more"):

@@ -434,3 +434,14 @@ def test_automatic_memory_notice_shows_after_the_reply(model, db, server):
     typed(repl, "I like tea." + ENTER)
     assert "memory added: Sarah likes tea." in env.stderr.getvalue()
     assert [m.memory for m in db.list_memories("sarah")] == ["Sarah likes tea."]
+
+
+def test_a_count_out_of_range_is_a_usage_line(repl, agent, server):
+    agent.run("hello", user_id="sarah", session_id="t")
+    big = str(2**63)
+    assert said(repl, f"/history {big}", f"/sessions {big}", "/history 0") == (
+        "",
+        "agentcli: error: usage: /history [N]; the number must be 1 to 1,000,000\n"
+        "agentcli: error: usage: /sessions [N]; the number must be 1 to 1,000,000\n"
+        "agentcli: error: usage: /history [N]; the number must be 1 to 1,000,000\n",
+    )

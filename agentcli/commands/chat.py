@@ -129,8 +129,6 @@ def chat(
     """Chat with the agent: one message from the argument or stdin, or the REPL."""
     st = state(ctx)
     message = " ".join(words) if words else None
-    if history_runs is not None and history_runs < 0:
-        raise UsageError("--history-runs must be 0 or more")
     if continue_ and session is not None:
         raise UsageError("--continue and --session cannot be used together")
     settings = st.settings(

@@ -20,7 +20,6 @@ def mcp(
     memory_budget: Annotated[
         int | None,
         typer.Option(
-            min=0,
             help="Tokens of memories `recall` returns unless asked otherwise "
             "[default: the configured memory_budget, 1500]",
             show_default=False,

@@ -9,6 +9,7 @@ import typer
 
 from ..appstate import AppState
 from ..core.errors import UsageError
+from ..core.ranges import SEARCH_LIMIT
 from ..core.records import Memory
 from ..core.text import plural
 from ..render import json_text, print_table
@@ -26,12 +27,14 @@ from .common import (
     state,
     write_private,
 )
+from .ranged import within
 
 group = Subcommands()
 
 TopicsOption = Annotated[
     list[str] | None, typer.Option("--topic", "-t", help="A topic; repeat for several.")
 ]
+# Any id is taken: one no memory has (0, 2**64) is "no memory N", as an unknown one is.
 IdArgument = Annotated[int, typer.Argument(help="The memory's id.", show_default=False)]
 # Largest file `import` reads; an export of 100,000 memories is about 30 MiB.
 MAX_IMPORT_BYTES = 64 * 2**20
@@ -83,7 +86,13 @@ def search(
     query: Annotated[str, typer.Argument(help="Words to look for.")],
     user: UserOption = None,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=0, help="Show at most this many; 0 shows all.")
+        int,
+        typer.Option(
+            "--limit",
+            "-n",
+            callback=within(SEARCH_LIMIT),
+            help="Show at most this many; 0 shows all.",
+        ),
     ] = 20,
     json_: JsonOption = False,
 ) -> None:

@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 
 from ..core.errors import UsageError
+from ..core.ranges import PORT, SHUTDOWN_TIMEOUT, THREADS
 from .common import state
+from .ranged import within
 
 
 def serve(
@@ -15,7 +17,9 @@ def serve(
     host: Annotated[
         str, typer.Option(help="Address to listen on; other than loopback needs a token.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 7777,
+    port: Annotated[
+        int, typer.Option(callback=within(PORT), help="Port (0: any free one).")
+    ] = 7777,
     token: Annotated[
         str | None,
         typer.Option(
@@ -48,19 +52,21 @@ def serve(
         typer.Option("--summaries/--no-summaries", help="Fold older runs into a summary."),
     ] = None,
     threads: Annotated[
-        int, typer.Option(min=1, max=1024, help="Replies generated at once; more wait their turn.")
+        int,
+        typer.Option(
+            callback=within(THREADS), help="Replies generated at once; more wait their turn."
+        ),
     ] = 32,
     shutdown_timeout: Annotated[
         float,
         typer.Option(
-            min=0.0, help="On SIGTERM, seconds replies under way get to finish (then interrupted)."
+            callback=within(SHUTDOWN_TIMEOUT),
+            help="On SIGTERM, seconds replies under way get to finish (then interrupted).",
         ),
     ] = 30.0,
 ) -> None:
     """Serve the agent over HTTP: a native API and an OpenAI-compatible endpoint."""
     st = state(ctx)
-    if history_runs is not None and history_runs < 0:
-        raise UsageError("--history-runs must be 0 or more")
     if user is not None and not user.strip():
         raise UsageError("the user id must not be empty")
     settings = st.settings(

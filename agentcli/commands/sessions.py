@@ -10,6 +10,7 @@ import typer
 from .. import views
 from ..appstate import AppState
 from ..core.errors import UsageError
+from ..core.ranges import LAST_RUNS, LIST_LIMIT
 from ..render import json_text, safe_text
 from ..services.serialize import search_hit_json, session_document, session_json
 from ..services.sessions import session_with_messages
@@ -28,6 +29,7 @@ from .common import (
     write_private,
 )
 from .complete import session_ids
+from .ranged import within
 
 RenamedArg = Annotated[
     str, typer.Argument(help="The session id.", show_default=False, autocompletion=session_ids)
@@ -39,7 +41,10 @@ AllUsersOption = Annotated[
     bool, typer.Option("--all-users", help="Every user's sessions, not only one user's.")
 ]
 LimitOption = Annotated[
-    int, typer.Option("--limit", "-n", min=0, help="Show at most this many; 0 shows all.")
+    int,
+    typer.Option(
+        "--limit", "-n", callback=within(LIST_LIMIT), help="Show at most this many; 0 shows all."
+    ),
 ]
 
 
@@ -87,7 +92,10 @@ def show(
     session: SessionArg = None,
     session_option: SessionOption = None,
     user: UserOption = None,
-    last: Annotated[int | None, typer.Option("--last", min=1, help="Only the last N runs.")] = None,
+    last: Annotated[
+        int | None,
+        typer.Option("--last", callback=within(LAST_RUNS), help="Only the last N runs."),
+    ] = None,
     json_: JsonOption = False,
 ) -> None:
     """Show a session as a conversation, its summary first."""
