@@ -92,6 +92,15 @@ def db_target(override: str | os.PathLike[str] | None = None) -> str:
     return str(data_dir() / DB_FILENAME)
 
 
+def db_origin(override: str | os.PathLike[str] | None = None) -> str:
+    """Where :func:`db_target` found the database, as an error names it."""
+    if override:
+        return "--db"
+    if os.environ.get("AGENTCLI_DB"):
+        return "env AGENTCLI_DB"
+    return str(config_path()) if _file_setting("db") else "default"
+
+
 def db_schema() -> str:
     """The PostgreSQL schema: ``AGENTCLI_DB_SCHEMA``, else ``db_schema`` in the config file."""
     return os.environ.get("AGENTCLI_DB_SCHEMA") or _file_setting("db_schema") or DEFAULT_DB_SCHEMA
@@ -251,7 +260,29 @@ def origin(settings: Settings, name: str) -> str:
     return source
 
 
+# String settings that cannot be empty when set (an empty environment variable
+# counts as not set; an empty flag or config value is refused).
+NOT_BLANK = ("model", "memory_model", "user", "base_url", "db_schema")
+
+
+def _label(name: str) -> str:
+    return "default user" if name == "user" else name.replace("_", " ")
+
+
 def _validate(settings: Settings) -> None:
+    for name in NOT_BLANK:
+        value = getattr(settings, name)
+        if value is not None and not value.strip():
+            raise ConfigError(f"{_label(name)} must not be empty (from {origin(settings, name)})")
+    if settings.base_url is not None:
+        from .core.urls import endpoint_problem, shown_endpoint
+
+        problem = endpoint_problem(settings.base_url)
+        if problem:
+            raise ConfigError(
+                f"base url {shown_endpoint(settings.base_url)} is not an endpoint: {problem} "
+                f"(from {origin(settings, 'base_url')})"
+            )
     if settings.memory not in MEMORY_MODES:
         raise ConfigError(
             f"memory mode must be one of {', '.join(MEMORY_MODES)}, "

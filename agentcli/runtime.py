@@ -56,9 +56,11 @@ def open_store(
             ) from None
         return PostgresDb(db_url=chosen, db_schema=db_schema or configured_schema())
     if looks_like_url(chosen):
+        from .config import db_origin
+
         raise ConfigError(
             f"unsupported database URL {shown_target(chosen)}: give a file path (SQLite) "
-            "or a postgresql:// URL"
+            f"or a postgresql:// URL (from {db_origin(target)})"
         )
     from .adapters.sqlite import SqliteDb
 

@@ -159,6 +159,14 @@ class OpenAIChat:
     def check_configured(self) -> None:
         if not self.base_url and not self._api_key:
             raise ConfigError(SETUP_HINT)
+        if self.base_url:  # a URL no request can reach is no reason to retry
+            from ..core.urls import endpoint_problem, shown_endpoint
+
+            problem = endpoint_problem(self.base_url)
+            if problem:
+                raise ConfigError(
+                    f"base url {shown_endpoint(self.base_url)} is not an endpoint: {problem}"
+                )
 
     def client(self) -> Any:
         if self._client is None:
