@@ -390,10 +390,28 @@ class _Tail:
 
 
 def markdown(text: str) -> Any:
+    """A reply as Markdown for the terminal, its single line breaks kept.
+
+    Markdown joins the lines of a paragraph (a "soft" break); a chat reply's
+    ``Roses are red\nViolets are blue`` is two lines to the person reading it,
+    so every soft break is rendered as a hard one. Code blocks are untouched
+    (their lines are never soft breaks).
+    """
     from rich.markdown import Markdown
 
     # Links show their target: a terminal hyperlink would hide where it goes.
-    return Markdown(safe_text(text), hyperlinks=False)
+    shown = Markdown(safe_text(text), hyperlinks=False)
+    _hard_breaks(getattr(shown, "parsed", []))
+    return shown
+
+
+def _hard_breaks(tokens: Sequence[Any]) -> None:
+    """Turn the soft line breaks of parsed Markdown (markdown-it tokens) into hard ones."""
+    for token in tokens:
+        if token.type == "softbreak":
+            token.type, token.tag = "hardbreak", "br"
+        if token.children:
+            _hard_breaks(token.children)
 
 
 def print_table(env: Env, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
