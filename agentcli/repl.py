@@ -51,6 +51,7 @@ class Repl:
         session_id: str,
         input: Any = None,
         output: Any = None,
+        usage: bool = False,
     ):
         self.env = env
         self.db = db
@@ -61,6 +62,7 @@ class Repl:
         self.done = False
         self._input = input
         self._output = output
+        self.usage = usage  # token counts after each reply (--usage)
         # Memory notices and warnings of runs and of the work that follows
         # them (on a worker thread), shown between prompts.
         self.notices = Notices(env)
@@ -140,6 +142,8 @@ class Repl:
             if isinstance(exc, Terminated):
                 raise  # SIGTERM or SIGHUP: the REPL ends
             return
+        if self.usage:
+            self.env.info(views.usage_line(result.usage))
         self.notices.show()
 
     # -- the loop ----------------------------------------------------------------------

@@ -6,7 +6,7 @@ this module decides what is shown, never how a terminal draws it.
 
 from __future__ import annotations
 
-from .core.records import Message, SearchHit, Session
+from .core.records import Message, SearchHit, Session, Usage
 from .core.text import plural
 from .render import Env, Marked, identifier
 from .services.serialize import snippet_pieces
@@ -26,6 +26,12 @@ def short_time(iso: str | None) -> str:
 
 def runs_count(n: int) -> str:
     return plural(n, "run")
+
+
+def usage_line(usage: Usage) -> str:
+    """A run's token counts as ``--usage`` prints them after a reply (CLI and REPL)."""
+    estimated = " (estimated: the server sent no counts)" if usage.estimated else ""
+    return f"tokens: {usage.input_tokens} in, {usage.output_tokens} out{estimated}"
 
 
 def one_line(text: str | None, limit: int | None = None) -> str:

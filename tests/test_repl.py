@@ -445,3 +445,28 @@ def test_a_count_out_of_range_is_a_usage_line(repl, agent, server):
         "agentcli: error: usage: /sessions [N]; the number must be 1 to 1,000,000\n"
         "agentcli: error: usage: /history [N]; the number must be 1 to 1,000,000\n",
     )
+
+
+def test_usage_flag_prints_the_counts_after_each_reply(agent, db, server):
+    env = Env(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO())
+    settings = Settings(model="test-model")
+    repl = Repl(env, db, agent, settings, user_id="sarah", session_id="t", usage=True)
+    said(repl, "hello", "/sessions", "again")
+    stored = db.read_session(db.get_session("sarah", "t").pk).runs
+    counts = [(r.run.input_tokens, r.run.output_tokens) for r in stored]
+    assert len(counts) == 2 and all(i > 0 and o > 0 for i, o in counts)
+    assert env.stderr.getvalue() == "".join(f"tokens: {i} in, {o} out\n" for i, o in counts)
+
+
+def test_usage_flag_in_a_real_terminal(server):
+    import pexpect
+
+    child = spawn(server, "chat", "-u", "sarah", "-s", "u", "--usage")
+    child.expect(PROMPT)
+    child.send("hello" + ENTER)
+    child.expect(r"tokens: \d+ in, \d+ out")
+    child.expect(PROMPT)
+    child.send("\x04")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0

@@ -124,7 +124,9 @@ def chat(
         ),
     ] = None,
     json_: JsonOption = False,
-    usage: Annotated[bool, typer.Option("--usage", help="Print token counts to stderr.")] = False,
+    usage: Annotated[
+        bool, typer.Option("--usage", help="Print token counts to stderr after each reply.")
+    ] = False,
 ) -> None:
     """Chat with the agent: one message from the argument or stdin, or the REPL."""
     st = state(ctx)
@@ -178,7 +180,9 @@ def chat(
         if interactive:
             from ..repl import Repl
 
-            Repl(st.env, db, agent, settings, user_id=user_id, session_id=session_id).run()
+            Repl(
+                st.env, db, agent, settings, user_id=user_id, session_id=session_id, usage=usage
+            ).run()
             return
         run_once(st, agent, text, user_id=user_id, session_id=session_id, json_=json_, usage=usage)
 
@@ -227,7 +231,6 @@ def run_once(
     if json_:  # after the follow-up work: the manager's memory changes are part of it
         env.print_json(run_json(result))
     if usage:
-        estimated = " (estimated: the server sent no counts)" if result.usage.estimated else ""
-        env.stderr.write(
-            f"tokens: {result.usage.input_tokens} in, {result.usage.output_tokens} out{estimated}\n"
-        )
+        from ..views import usage_line
+
+        env.stderr.write(usage_line(result.usage) + "\n")
