@@ -19,6 +19,7 @@ from agentcli.core.events import (
     Warning,
     event_name,
 )
+from agentcli.services.agent import TOOLS_REFUSED_HINT
 
 
 @pytest.fixture
@@ -170,7 +171,7 @@ def test_a_model_without_tool_use_is_answered_without_tools(scripted, db):
     scripted.script(Fail("llama2 does not support tools", ToolsRejectedError), Text("plain"))
     assert agent.run("hi", user_id="u", session_id="s").content == "plain"
     assert [r.tools is not None for r in scripted.requests] == [True, False]
-    assert warnings == ["llama2 does not support tools; continuing without memory tools"]
+    assert warnings == [f"llama2 does not support tools; {TOOLS_REFUSED_HINT}"]
     agent.run("again", user_id="u", session_id="s")
     assert scripted.requests[2].tools is None
 

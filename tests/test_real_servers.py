@@ -281,7 +281,8 @@ def test_llama_server_without_jinja_warns_once_then_is_remembered(quirky, run_cl
     assert first.returncode == 0
     assert first.stderr.decode() == (
         f"agentcli: warning: model call to {server.url} failed: HTTP 500 tools param requires "
-        "--jinja flag; continuing without memory tools\n"
+        "--jinja flag; continuing without memory tools, as will later runs with this model; "
+        "--memory automatic saves memories without tools\n"
     )
     assert ["tools" in r for r in server.requests] == [True, False]
     second = run_cli("chat", "-s", "t", "And my name?")

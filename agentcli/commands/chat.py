@@ -8,7 +8,7 @@ import typer
 
 from ..appstate import AppState
 from ..core.cancel import stop_signals_interrupt
-from ..core.errors import AgentCliError, ModelError, UsageError
+from ..core.errors import AgentCliError, ModelError, RunCancelled, UsageError
 from ..notices import Notices
 from ..render import ReplyStream
 from ..services.serialize import run_json
@@ -167,6 +167,7 @@ def chat(
     if session_id is None and continue_:
         latest = db.latest_session(user_id)
         session_id = latest.session_id if latest else None
+    fresh = session_id is None  # a session of its own: a failure leaves none behind
     if session_id is None:
         session_id = new_session_id()
         if not json_ and not interactive:  # the REPL's header names it
@@ -184,7 +185,16 @@ def chat(
                 st.env, db, agent, settings, user_id=user_id, session_id=session_id, usage=usage
             ).run()
             return
-        run_once(st, agent, text, user_id=user_id, session_id=session_id, json_=json_, usage=usage)
+        run_once(
+            st,
+            agent,
+            text,
+            user_id=user_id,
+            session_id=session_id,
+            json_=json_,
+            usage=usage,
+            keep_failed=not fresh,
+        )
 
 
 def run_once(
@@ -196,8 +206,14 @@ def run_once(
     session_id: str,
     json_: bool,
     usage: bool,
+    keep_failed: bool = True,
 ) -> None:
-    """One message, its reply on stdout; memory notices after it, warnings as they happen."""
+    """One message, its reply on stdout; memory notices after it, warnings as they happen.
+
+    A run that fails is stored as an ``error`` run of a session the user named
+    (``keep_failed``); in a session of its own it leaves nothing behind (see
+    :func:`~agentcli.services.sessions.discard_failed`) and the error says how to retry.
+    """
     env = st.env
     notices = Notices(env, warn=env.warning)
 
@@ -219,8 +235,21 @@ def run_once(
                 result = ask(shown.feed)
                 if not shown.parts and result.content:
                     shown.feed(result.content)
-    except ModelError as exc:
-        raise ModelError(f"{exc} (your message was kept in session {session_id})") from None
+    except RunCancelled:
+        raise
+    except AgentCliError as exc:
+        if keep_failed:
+            if isinstance(exc, ModelError):
+                raise failed(exc, f"(your message was kept in session {session_id})") from None
+            raise
+        from ..services.sessions import discard_failed
+
+        discard_failed(agent.db, user_id, session_id)
+        raise failed(
+            exc,
+            "(nothing was stored: run the command again to retry; with -s ID a failed "
+            "message is kept)",
+        ) from None
     finally:
         try:
             with env.status("updating memory and summary…"):
@@ -234,3 +263,10 @@ def run_once(
         from ..views import usage_line
 
         env.stderr.write(usage_line(result.usage) + "\n")
+
+
+def failed(exc: AgentCliError, note: str) -> AgentCliError:
+    """``exc``'s message with ``note`` after it, and its exit status."""
+    again = AgentCliError(f"{exc} {note}")
+    again.exit_status = exc.exit_status
+    return again

@@ -58,6 +58,11 @@ DEFAULT_MAX_TOKENS = 2048
 MEMORY_MAX_TOKENS = 512
 SUMMARY_MAX_TOKENS = 768
 # Runs telling the model about the user with no memory tool called, before
+# Said once per endpoint and model when the server refuses tools (the refusal is noted).
+TOOLS_REFUSED_HINT = (
+    "continuing without memory tools, as will later runs with this model; "
+    "--memory automatic saves memories without tools"
+)
 # agentcli says (once) that the model seems not to use its memory tools.
 UNUSED_TOOL_RUNS = 3
 
@@ -387,7 +392,7 @@ class Agent:
                 # A model without tool use: answer without memory tools from now on
                 # (the model client keeps the refusal, so this is said once).
                 self._tools_rejected = True
-                self.warn(f"{exc}; continuing without memory tools", emit)
+                self.warn(f"{exc}; {TOOLS_REFUSED_HINT}", emit)
                 offer = None
                 response = self.model.complete(
                     messages + new, tools=None, on_text=on_text, max_tokens=cap

@@ -29,3 +29,19 @@ def session_with_messages(
         pass  # a read-only database (or a full disk) is still read
     found = store.require_session(user_id, session_id)
     return found, store.session_messages(found.pk, last_runs=last_runs)
+
+
+def discard_failed(store: SessionStore, user_id: str, session_id: str) -> bool:
+    """Delete a session whose every run failed (status ``error``); True when deleted.
+
+    What a failed chat in a session of its own would leave behind: five tries
+    with a bad key are not five sessions. A session with any other run is kept.
+    """
+    found = store.get_session(user_id, session_id)
+    if found is None:
+        return False
+    messages = store.session_messages(found.pk)
+    if not messages or any(m.status != "error" for m in messages):
+        return False
+    store.delete_session(user_id, session_id)
+    return True

@@ -101,6 +101,9 @@ class SessionQueries(Database):
     def latest_session(self, user_id: str) -> Session | None:
         row = self.execute(
             f"SELECT {_SESSION_COLS} FROM sessions s WHERE s.user_id = %s "
+            # not one whose every run failed: there is nothing in it to continue
+            "AND (EXISTS (SELECT 1 FROM runs r WHERE r.session_pk = s.id AND r.status <> 'error') "
+            "OR NOT EXISTS (SELECT 1 FROM runs r WHERE r.session_pk = s.id)) "
             "ORDER BY s.updated_at DESC, s.id DESC LIMIT 1",
             (user_id,),
         ).fetchone()

@@ -90,6 +90,9 @@ def ensure_session(conn: Connection, user_id: str, session_id: str) -> Session:
 def latest_session(conn: Connection, user_id: str) -> Session | None:
     row = conn.execute(
         f"SELECT {_SESSION_COLS} FROM sessions s WHERE s.user_id = ? "
+        # not one whose every run failed: there is nothing in it to continue
+        "AND (EXISTS (SELECT 1 FROM runs r WHERE r.session_pk = s.id AND r.status <> 'error') "
+        "OR NOT EXISTS (SELECT 1 FROM runs r WHERE r.session_pk = s.id)) "
         "ORDER BY s.updated_at DESC, s.id DESC LIMIT 1",
         (user_id,),
     ).fetchone()
