@@ -315,6 +315,7 @@ BIG = 4 * 1024 * 1024 + 1
             "topics: ",
         ),
         ("GET", "/sessions", {"params": {"user_id": "zed", "limit": 0}}, 422, "limit: "),
+        ("GET", "/sessions/d1", {"params": {"user_id": "dan", "last": 2**70}}, 422, "last: "),
         ("GET", "/sessions", {}, 422, "user_id is required"),
         ("GET", "/sessions/search", {"params": {"user_id": "zed"}}, 422, "q: Field required"),
         ("GET", "/memories/abc/history", {"params": {"user_id": "zed"}}, 422, "memory_id: "),

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..core.ranges import LAST_RUNS
 from ..services.liveness import owner_alive
 from ..services.serialize import search_hit_json, session_document, session_json, summary_json
 from ..services.summary import stored_summary
@@ -59,7 +60,9 @@ def get_session(
     request: Request,
     session_id: str,
     user_id: str | None = UserQuery,
-    last: int | None = Query(None, ge=1, description="Only the last N runs."),
+    last: int | None = Query(
+        None, ge=LAST_RUNS.low, le=LAST_RUNS.high, description="Only the last N runs."
+    ),
 ) -> dict[str, Any]:
     user = acting_user(request, user_id)
     db = runner(request).db
