@@ -32,6 +32,22 @@ PG_TABLES = [
 ]
 
 
+def end_with_ctrl_d(child, tries: int = 15) -> None:
+    """Press Ctrl-D in a spawned REPL until it ends.
+
+    A Ctrl-D that arrives while the terminal is between two prompts (in cooked
+    mode, on a loaded machine) is taken by the line discipline and never
+    reaches the REPL, so it is sent again until the process ends.
+    """
+    import pexpect
+
+    for _ in range(tries):
+        child.send("\x04")
+        if child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=2) == 0:
+            return
+    raise AssertionError("the REPL did not end on Ctrl-D")
+
+
 def pytest_generate_tests(metafunc):
     """Every test using ``db``, ``store_target`` or ``fresh_store`` runs on both backends,
     except one marked ``sqlite_only`` (whose reason says why)."""

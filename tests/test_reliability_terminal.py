@@ -323,7 +323,7 @@ def test_repl_warnings_above_the_prompt_are_inert(capsys):
 def test_repl_in_a_real_terminal_never_sets_the_title_or_colours_from_stored_text(evil, server):
     import pexpect
     import pyte
-    from conftest import AGENTCLI
+    from conftest import AGENTCLI, end_with_ctrl_d
 
     env = {**os.environ, "TERM": "xterm", "OPENAI_BASE_URL": server.url}
     env["PROMPT_TOOLKIT_NO_CPR"] = "1"
@@ -341,8 +341,7 @@ def test_repl_in_a_real_terminal_never_sets_the_title_or_colours_from_stored_tex
     child.expect("›")
     child.send("/sessions\r")
     child.expect("›")
-    child.send("\x04")
-    child.expect(pexpect.EOF)
+    end_with_ctrl_d(child)
     child.close()
     assert child.exitstatus == 0
     screen = pyte.HistoryScreen(200, 50, history=1000)

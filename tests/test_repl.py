@@ -5,6 +5,7 @@ import stat
 
 import pytest
 from chat_server import Text
+from conftest import end_with_ctrl_d
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
@@ -312,8 +313,7 @@ def test_terminal_chat_cancel_exit_then_continue_in_a_new_process(server, db_row
     child.send("What is my name?" + ENTER)
     child.expect("echo: What is my name?")
     child.expect(PROMPT)
-    child.send("\x04")  # Ctrl-D
-    child.expect(pexpect.EOF)
+    end_with_ctrl_d(child)
     child.close()
     assert child.exitstatus == 0
     assert [(m["role"], m["content"]) for m in server.requests[-1]["messages"][1:]] == [
@@ -459,14 +459,12 @@ def test_usage_flag_prints_the_counts_after_each_reply(agent, db, server):
 
 
 def test_usage_flag_in_a_real_terminal(server):
-    import pexpect
 
     child = spawn(server, "chat", "-u", "sarah", "-s", "u", "--usage")
     child.expect(PROMPT)
     child.send("hello" + ENTER)
     child.expect(r"tokens: \d+ in, \d+ out")
     child.expect(PROMPT)
-    child.send("\x04")
-    child.expect(pexpect.EOF)
+    end_with_ctrl_d(child)
     child.close()
     assert child.exitstatus == 0
