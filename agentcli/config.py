@@ -20,6 +20,8 @@ DB_FILENAME = "agentcli.db"
 CONFIG_FILENAME = "config.toml"
 MEMORY_MODES = ("agentic", "automatic", "off")
 DEFAULT_DB_SCHEMA = "agentcli"
+# Files attached to one message (`chat -f`, `/file`): their total size in bytes.
+DEFAULT_FILE_LIMIT = 5_000_000
 
 
 def _home() -> Path | None:
@@ -151,6 +153,13 @@ class Settings:
     memory_max_tokens: int = 512
     summary_max_tokens: int = 768
     markdown: bool = True
+    # Files: the largest total size attached to one message; whether the model
+    # takes images (None: when it is named in vision_models).
+    file_limit: int = DEFAULT_FILE_LIMIT
+    vision: bool | None = None
+    vision_models: tuple[str, ...] = ()
+    # Other names for models: [aliases] fast = "llama3.2:1b".
+    aliases: dict[str, str] = field(default_factory=dict)
     # Bearer token `agentcli serve` requires of every request but /health.
     server_token: str | None = field(default=None, repr=False)
     db: str | None = field(default=None, repr=False)
@@ -200,16 +209,23 @@ ENV_VARS = {
     "memory_max_tokens": "AGENTCLI_MEMORY_MAX_TOKENS",
     "summary_max_tokens": "AGENTCLI_SUMMARY_MAX_TOKENS",
     "markdown": "AGENTCLI_MARKDOWN",
+    "file_limit": "AGENTCLI_FILE_LIMIT",
+    "vision": "AGENTCLI_VISION",
+    "vision_models": "AGENTCLI_VISION_MODELS",
     "server_token": "AGENTCLI_SERVER_TOKEN",
     "db": "AGENTCLI_DB",
     "db_schema": "AGENTCLI_DB_SCHEMA",
 }
 
 # Keys accepted in config.toml; "default_user" is the documented spelling of "user".
-FILE_KEYS = {name: name for name in ENV_VARS} | {"default_user": "user"}
+FILE_KEYS = {name: name for name in ENV_VARS} | {"default_user": "user", "aliases": "aliases"}
 
 
 def _coerce(name: str, raw: Any, origin: str) -> Any:
+    if name == "aliases":
+        return _aliases(raw, origin)
+    if name == "vision_models":
+        return _names(raw, origin)
     kind = str(Settings.__dataclass_fields__[name].type)
     label = name.replace("_", " ")
     if "bool" in kind:
@@ -337,4 +353,28 @@ def load_settings(**flags: Any) -> Settings:
             setattr(settings, name, value)
             settings.sources[name] = "flag"
     _validate(settings)
+    # A model may be named by its alias wherever a name is given.
+    settings.model = settings.aliases.get(settings.model, settings.model)
+    if settings.memory_model:
+        settings.memory_model = settings.aliases.get(settings.memory_model, settings.memory_model)
     return settings
+
+
+def _aliases(raw: Any, origin: str) -> dict[str, str]:
+    """``[aliases]`` as read from the config file: names to model names, both non-empty."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{origin}: aliases must be a table, e.g. [aliases] fast = "model"')
+    found: dict[str, str] = {}
+    for alias, model in raw.items():
+        if not isinstance(model, str) or not model.strip() or not str(alias).strip():
+            raise ConfigError(f"{origin}: alias {alias!r} must name a model (a non-empty string)")
+        found[str(alias)] = model
+    return found
+
+
+def _names(raw: Any, origin: str) -> tuple[str, ...]:
+    """Model names or glob patterns: a TOML list, or a comma-separated string (env)."""
+    items: list[Any] = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(f"{origin}: vision_models must be a list of model names")
+    return tuple(i.strip() for i in items if i.strip())

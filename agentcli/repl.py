@@ -23,6 +23,7 @@ from .render import ReplyStream, safe_text
 
 if TYPE_CHECKING:
     from .config import Settings
+    from .core.attachments import Attachment
     from .core.protocols import Store
     from .render import Env
     from .services.agent import Agent
@@ -70,6 +71,8 @@ class Repl:
         # was deleted by another process, and the user is told before it is
         # started again under the same id.
         self._seen: str | None = None
+        # Files attached (/file) to the next message.
+        self.attached: list[Attachment] = []
 
     # -- state used by slash commands ------------------------------------------
     def current(self) -> Session | None:
@@ -81,6 +84,16 @@ class Repl:
     def switch(self, session_id: str) -> None:
         self.session_id = session_id
 
+    def use_model(self, name: str) -> str:
+        """Answer the following runs with model ``name`` (or the model it is an alias of)."""
+        from .modelnames import resolve
+        from .runtime import chat_model
+
+        chosen = resolve(self.settings, name)
+        self.agent.use_model(chat_model(self.settings, chosen))
+        self.settings.model = chosen
+        return chosen
+
     # -- what is shown ------------------------------------------------------------
     def header(self) -> None:
         s = self.settings
@@ -90,6 +103,9 @@ class Repl:
             "bold",
         )
         self.env.line("/help lists commands · Esc Enter: new line · Ctrl-D: leave", "dim")
+        if self.attached:
+            names = ", ".join(a.name for a in self.attached)
+            self.env.info(f"attached to your first message: {names}")
 
     def recap(self) -> None:
         """The last few exchanges of the current session, if it has any."""
@@ -125,6 +141,7 @@ class Repl:
                 "this message starts it again"
             )
         self._seen = self.session_id
+        attached, self.attached = self.attached, []  # sent (or stored as failed) with this one
         try:
             with ReplyStream(self.env) as shown:
                 result = self.agent.run(
@@ -134,6 +151,7 @@ class Repl:
                     on_text=shown.feed,
                     on_event=self.notices.put,
                     background=True,
+                    attachments=attached,
                 )
                 if not shown.parts and result.content:
                     shown.feed(result.content)

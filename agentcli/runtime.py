@@ -88,6 +88,18 @@ def chat_model(settings: Settings, model_id: str | None = None) -> OpenAIChat:
         max_tokens=settings.max_tokens,
     )
     model.notes = FileNotes(data_dir() / ENDPOINTS_FILE, model.note_scope)
+    endpoint = model.endpoint
+
+    def keep_names(names: list[str]) -> None:
+        from .modelnames import write_cache
+
+        write_cache(endpoint, names)
+
+    model.models_seen = keep_names
+    if settings.vision or settings.vision_models:
+        from .modelnames import accepts_images
+
+        model.vision = accepts_images(settings, model.id)
     return model
 
 

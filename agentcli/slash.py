@@ -27,6 +27,8 @@ from .core.ranges import LAST_RUNS, Range
 from .core.records import Session, Usage
 
 if TYPE_CHECKING:
+    from .config import Settings
+    from .core.attachments import Attachment
     from .core.protocols import Store
     from .render import Env
     from .services.agent import Agent
@@ -38,9 +40,11 @@ class Repl(Protocol):
     env: Env
     db: Store
     agent: Agent
+    settings: Settings
     user_id: str
     session_id: str
     done: bool
+    attached: list[Attachment]
 
     def current(self) -> Session | None:
         """The current session, if it has been stored yet."""
@@ -50,6 +54,9 @@ class Repl(Protocol):
 
     def recap(self) -> None:
         """Show the last few exchanges of the current session."""
+
+    def use_model(self, name: str) -> str:
+        """Answer the following runs with model ``name`` (an alias resolved); its name."""
 
 
 Handler = Callable[["Repl", str], None]
@@ -300,6 +307,61 @@ def forget(repl: Repl, arg: str) -> None:
 
     memory_id = _number(arg, "/forget ID (a number; /memories lists them)")
     repl.env.info(change_notice("deleted", delete(repl.db, repl.user_id, memory_id)))
+
+
+def _attached_line(repl: Repl) -> str:
+    names = ", ".join(f"{a.name} ({a.size:,} bytes)" for a in repl.attached)
+    return f"attached to your next message: {names}"
+
+
+@command(
+    "file",
+    args="[PATH]",
+    help="Attach a file (text or image) to your next message; no PATH lists them, "
+    "'clear' drops them.",
+)
+def file(repl: Repl, arg: str) -> None:
+    from .core.attachments import FileRefused, images, no_vision
+    from .modelnames import accepts_images
+    from .services.files import read_files
+
+    if not arg:
+        repl.env.info(_attached_line(repl) if repl.attached else "no files attached")
+        return
+    if arg == "clear" and repl.attached:
+        repl.attached = []
+        repl.env.info("no files attached")
+        return
+    if arg == "-":
+        raise UsageError("/file takes a path: standard input is the terminal here")
+    found = read_files([arg], limit=repl.settings.file_limit, already=repl.attached)
+    model = repl.settings.model
+    if images(found) and not accepts_images(repl.settings, model):
+        raise FileRefused(no_vision(model, found[0].name))
+    repl.attached = [*repl.attached, *found]
+    repl.env.info(_attached_line(repl))
+
+
+def _model_names(repl: Repl, prefix: str) -> list[str]:
+    from .modelnames import cached_names, endpoint_of
+
+    cached = cached_names(endpoint_of(repl.settings))
+    return list(dict.fromkeys([*repl.settings.aliases, *cached]))
+
+
+@command(
+    "model",
+    args="[NAME]",
+    help="Answer with model NAME (or an alias) from now on; no NAME shows the model.",
+    complete=_model_names,
+)
+def model(repl: Repl, arg: str) -> None:
+    if not arg:
+        repl.env.line(f"model {repl.settings.model}")
+        return
+    chosen = repl.use_model(arg)
+    shown = chosen if chosen == arg else f"{chosen} (alias {arg})"
+    repl.env.info(f"model: {shown}")
 
 
 @command("exit", help="Leave (as does Ctrl-D).", aliases=("quit",))

@@ -71,6 +71,17 @@ def _calls(message: Message) -> list[str]:
     ]
 
 
+def attachments_line(message: Message) -> str | None:
+    """``attached: notes.txt (1,234 bytes), photo.png (image, 5,120 bytes)``, or ``None``."""
+    if not message.attachments:
+        return None
+    shown = []
+    for a in message.attachments:
+        kind = "image, " if a.get("kind") == "image" else ""
+        shown.append(f"{one_line(str(a.get('name')))} ({kind}{int(a.get('size') or 0):,} bytes)")
+    return "attached: " + ", ".join(shown)
+
+
 def conversation(env: Env, messages: list[Message], *, summary: str | None = None) -> None:
     """The thread as a conversation: a header line per message, then its text."""
     if summary:
@@ -85,11 +96,16 @@ def conversation(env: Env, messages: list[Message], *, summary: str | None = Non
             head += f" · {m.status}"
             style = STATUS_STYLE
         seen_runs.add(m.run_id)
+        if m.role == "assistant" and m.model:
+            head += f" · {m.model}"
         if m.role == "tool":
             env.line(f"← {one_line(m.content, TOOL_PREVIEW_CHARS)}", "dim")
             env.line()
             continue
         env.line(head, style)
+        attached = attachments_line(m) if m.role == "user" else None
+        if attached:
+            env.line(attached, "dim")
         for call in _calls(m):
             env.line(f"→ {one_line(call, TOOL_PREVIEW_CHARS)}", "dim")
         if m.content and m.role == "assistant":
@@ -118,9 +134,14 @@ def markdown_export(session: Session, messages: list[Message]) -> str:
         parts.append(f"## Summary of the earlier conversation\n\n{session.summary.strip()}\n")
     for m in messages:
         head = f"## {m.role} · {m.created_at}"
+        if m.role == "assistant" and m.model:
+            head += f" · {m.model}"
         if m.status != "completed":
             head += f" · {m.status}"
         body = [head, ""]
+        attached = attachments_line(m) if m.role == "user" else None
+        if attached:
+            body += [attached[0].upper() + attached[1:], ""]
         for c in m.tool_calls or []:
             fn = c.get("function", {})
             body.append(f"Tool call `{fn.get('name', '?')}`: `{fn.get('arguments', '')}`")

@@ -7,6 +7,7 @@ import psycopg
 import pytest
 
 from agentcli import SqliteDb
+from agentcli.adapters.postgres.schema import SCHEMA_VERSION as PG_SCHEMA_VERSION
 from agentcli.adapters.sqlite import SCHEMA_VERSION
 from agentcli.core.records import Usage
 from agentcli.runtime import open_store
@@ -237,7 +238,7 @@ def test_info_on_sqlite(run_cli, tmp_path):
 def test_info_on_postgres_as_json(run_cli, pg_url):
     done = run_cli("--db", pg_url, "db", "info", "--json")
     shown = json.loads(done.stdout)
-    assert shown["backend"] == "postgresql" and shown["schema_version"] == 1
+    assert shown["backend"] == "postgresql" and shown["schema_version"] == PG_SCHEMA_VERSION
     assert shown["database"].endswith("/agentcli_tests (schema agentcli_test)") or (
         "(schema agentcli_test)" in shown["database"]
     )

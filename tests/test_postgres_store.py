@@ -47,7 +47,7 @@ def test_migrations_build_the_expected_schema(pg_server, schema):
                 (schema,),
             )
         ]
-    assert rows == [(1, "initial")]
+    assert rows == [(1, "initial"), (2, "run_attachments")]
     assert tables(pg_server, schema) == [
         "memories",
         "memory_counts",
@@ -71,6 +71,7 @@ def test_migrations_build_the_expected_schema(pg_server, schema):
         "started_at",
         "finished_at",
         "duration_ms",
+        "attachments",
     ]
 
 
@@ -104,7 +105,7 @@ def test_ten_processes_starting_at_once_on_a_new_database_migrate_it_once(pg_ser
     assert [p.returncode for p in procs] == [0] * 10, errors
     with psycopg.connect(pg_server) as conn:
         logged = conn.execute(f"SELECT version, name FROM {schema}.schema_migrations").fetchall()
-    assert logged == [(1, "initial")]
+    assert logged == [(1, "initial"), (2, "run_attachments")]
 
 
 def test_a_newer_schema_is_refused_and_left_untouched(pg_server, schema):
@@ -256,3 +257,32 @@ def test_each_users_memory_count_follows_every_change(db_pg):
     db_pg.clear_memories("bob", actor="user")
     assert counts() == {"sarah": 2, "bob": 0}
     assert db_pg.count_memories("sarah") == 2
+
+
+def test_a_database_of_the_version_before_attachments_is_upgraded_in_place(
+    pg_server, schema, monkeypatch
+):
+    from agentcli.adapters.postgres import db as pg_db
+    from agentcli.adapters.postgres.schema import MIGRATIONS
+
+    before = MIGRATIONS[: [name for name, _ in MIGRATIONS].index("run_attachments")]
+    with monkeypatch.context() as patch:
+        patch.setattr(pg_db, "MIGRATIONS", before)
+        patch.setattr(pg_db, "SCHEMA_VERSION", len(before))
+        with PostgresDb(db_url=pg_server, db_schema=schema) as old:
+            old.execute(
+                "INSERT INTO sessions (id, user_id, session_id, created_at, updated_at) "
+                "VALUES (1, 'u', 's', now(), now())"
+            )
+            old.execute(
+                "INSERT INTO runs (id, run_id, session_pk, status, model, started_at) "
+                "VALUES (1, 'r1', 1, 'completed', 'm', now())"
+            )
+            old.execute(
+                "INSERT INTO messages (run_pk, seq, role, content, created_at) "
+                "VALUES (1, 0, 'user', 'old words', now())"
+            )
+    with PostgresDb(db_url=pg_server, db_schema=schema) as db:
+        assert db.schema_version() == len(MIGRATIONS)
+        found = [(m.content, m.model, m.attachments) for m in db.session_messages(1)]
+    assert found == [("old words", "m", None)]

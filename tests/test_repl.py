@@ -173,7 +173,7 @@ def test_history_shows_the_last_n_runs(repl, agent, server, db):
     agent.run("two", user_id="sarah", session_id="t")
     out, _ = said(repl, "/history 1")
     at = [m.created_at[:10] + " " + m.created_at[11:16] + "Z" for m in db.session_messages(1)]
-    assert out == f"user · {at[2]}\ntwo\n\nassistant · {at[3]}\necho: two\n\n"
+    assert out == f"user · {at[2]}\ntwo\n\nassistant · {at[3]} · test-model\necho: two\n\n"
 
 
 def test_history_of_an_empty_session_and_a_bad_count(repl):

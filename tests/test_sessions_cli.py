@@ -144,13 +144,13 @@ def test_show_marks_cancelled_runs_and_puts_the_summary_first(cli, threads):
         "user · 2026-01-02 10:01Z\n"
         "I like tea\n"
         "\n"
-        "assistant · 2026-01-02 10:02Z\n"
+        "assistant · 2026-01-02 10:02Z · test-model\n"
         "Noted: **tea**.\n"
         "\n"
         "user · 2026-01-02 10:03Z · cancelled\n"
         "And coffee?\n"
         "\n"
-        "assistant · 2026-01-02 10:04Z\n"
+        "assistant · 2026-01-02 10:04Z · test-model\n"
         "Cof\n"
         "\n",
     )
@@ -173,6 +173,8 @@ def test_show_json(cli, threads):
                 "content": "And coffee?",
                 "created_at": "2026-01-02T10:03:00.000Z",
                 "status": "cancelled",
+                "model": "test-model",
+                "attachments": [],
             },
             {
                 "run_id": run_id,
@@ -180,6 +182,7 @@ def test_show_json(cli, threads):
                 "content": "Cof",
                 "created_at": "2026-01-02T10:04:00.000Z",
                 "status": "cancelled",
+                "model": "test-model",
             },
         ],
     }
@@ -272,7 +275,7 @@ def test_export_markdown(cli, threads):
         "\n"
         "I like tea\n"
         "\n"
-        "## assistant · 2026-01-02T10:02:00.000Z\n"
+        "## assistant · 2026-01-02T10:02:00.000Z · test-model\n"
         "\n"
         "Noted: **tea**.\n"
         "\n"
@@ -280,7 +283,7 @@ def test_export_markdown(cli, threads):
         "\n"
         "And coffee?\n"
         "\n"
-        "## assistant · 2026-01-02T10:04:00.000Z · cancelled\n"
+        "## assistant · 2026-01-02T10:04:00.000Z · test-model · cancelled\n"
         "\n"
         "Cof\n"
     )

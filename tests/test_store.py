@@ -38,6 +38,7 @@ def test_migrations_build_the_expected_schema_on_a_blank_database(tmp_path):
         (1, "initial"),
         (2, "mcp_actor"),
         (3, "memory_counts"),
+        (4, "run_attachments"),
     ]
     assert db.schema_version() == SCHEMA_VERSION
     cols = [r[1] for r in db.execute("PRAGMA table_info(runs)")]
@@ -54,6 +55,7 @@ def test_migrations_build_the_expected_schema_on_a_blank_database(tmp_path):
         "started_at",
         "finished_at",
         "duration_ms",
+        "attachments",
     ]
 
 
@@ -430,4 +432,8 @@ def test_upgrading_a_first_version_database_counts_its_memories(tmp_path):
     conn.commit()
     conn.close()
     db = SqliteDb(path)
-    assert (db.schema_version(), db.count_memories("u"), db.count_memories("v")) == (3, 2, 1)
+    assert (db.schema_version(), db.count_memories("u"), db.count_memories("v")) == (
+        SCHEMA_VERSION,
+        2,
+        1,
+    )

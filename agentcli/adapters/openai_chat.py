@@ -107,6 +107,7 @@ class OpenAIChat:
         temperature: float | None = None,
         max_tokens: int | None = None,
         notes: Notes | None = None,
+        vision: bool = False,
     ):
         self.id = id
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
@@ -120,6 +121,10 @@ class OpenAIChat:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.notes = notes if notes is not None else Notes()
+        # Whether the model takes images (image_url content parts) in a message.
+        self.vision = vision
+        # Called with the model names whenever the server lists its models.
+        self.models_seen: Callable[[list[str]], None] | None = None
         self._client: Any = None
 
     def __repr__(self) -> str:  # never shows the key

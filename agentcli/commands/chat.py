@@ -17,8 +17,10 @@ from .common import JsonOption, UserOption, state
 from .complete import memory_modes, session_ids
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
+    from ..config import Settings
+    from ..core.attachments import Attachment
     from ..core.results import RunResult
     from ..services.agent import Agent
 
@@ -123,6 +125,29 @@ def chat(
             "default: asked of the server]"
         ),
     ] = None,
+    files: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--file",
+            "-f",
+            help="Attach a file (repeatable; - reads stdin): text goes into the message, "
+            "an image (PNG, JPEG, GIF, WebP) beside it for a model that takes images.",
+        ),
+    ] = None,
+    file_limit: Annotated[
+        int | None,
+        typer.Option(
+            help="Largest total size of the attached files, in bytes "
+            "[env: AGENTCLI_FILE_LIMIT; default: 5000000]"
+        ),
+    ] = None,
+    vision: Annotated[
+        bool | None,
+        typer.Option(
+            "--vision/--no-vision",
+            help="The model takes images [default: when it is in vision_models]",
+        ),
+    ] = None,
     json_: JsonOption = False,
     usage: Annotated[
         bool, typer.Option("--usage", help="Print token counts to stderr after each reply.")
@@ -142,18 +167,22 @@ def chat(
         markdown=markdown,
         max_tokens=max_tokens,
         context_window=context_window,
+        file_limit=file_limit,
+        vision=vision,
     )
     st.env.markdown = settings.markdown
     user_id = st.user(user)
 
-    piped = None if st.env.stdin_isatty else read_stdin(st)
+    attached = attach(st, settings, files or [])
+    stdin_is_file = "-" in (files or [])
+    piped = None if st.env.stdin_isatty or stdin_is_file else read_stdin(st)
     text = compose_message(piped, message)
-    interactive = piped is None and message is None
+    interactive = st.env.stdin_isatty and message is None
     if len(text) > MAX_MESSAGE_CHARS:
         raise UsageError(
             f"the message is {len(text):,} characters; the limit is {MAX_MESSAGE_CHARS:,}"
         )
-    if not interactive and not text.strip():
+    if not interactive and not text.strip() and not attached:
         raise UsageError("the message is empty: give it as an argument or on stdin")
     if interactive and json_:
         raise UsageError("--json needs a message: give it as an argument or on stdin")
@@ -181,9 +210,11 @@ def chat(
         if interactive:
             from ..repl import Repl
 
-            Repl(
+            repl = Repl(
                 st.env, db, agent, settings, user_id=user_id, session_id=session_id, usage=usage
-            ).run()
+            )
+            repl.attached = attached  # for the first message
+            repl.run()
             return
         run_once(
             st,
@@ -194,7 +225,30 @@ def chat(
             json_=json_,
             usage=usage,
             keep_failed=not fresh,
+            attachments=attached,
         )
+
+
+def attach(st: AppState, settings: Settings, paths: list[str]) -> list[Attachment]:
+    """The files of ``-f``, read and checked before anything is sent or stored."""
+    if not paths:
+        return []
+    from ..core.attachments import FileRefused, images, no_vision
+    from ..modelnames import accepts_images
+    from ..services.files import read_files
+
+    def stdin(limit: int) -> bytes:
+        stream = st.env.stdin
+        if st.env.stdin_isatty:
+            raise UsageError("-f - reads standard input, which is a terminal here")
+        raw = stream.buffer.read(limit) if hasattr(stream, "buffer") else stream.read(limit)
+        return raw if isinstance(raw, bytes) else raw.encode("utf-8")
+
+    found = read_files(paths, limit=settings.file_limit, stdin=stdin)
+    pictures = images(found)
+    if pictures and not accepts_images(settings, settings.model):
+        raise FileRefused(no_vision(settings.model, pictures[0].name))
+    return found
 
 
 def run_once(
@@ -207,6 +261,7 @@ def run_once(
     json_: bool,
     usage: bool,
     keep_failed: bool = True,
+    attachments: Sequence[Attachment] = (),
 ) -> None:
     """One message, its reply on stdout; memory notices after it, warnings as they happen.
 
@@ -225,6 +280,7 @@ def run_once(
             on_text=on_text,
             on_event=notices.put,
             background=True,
+            attachments=attachments,
         )
 
     try:

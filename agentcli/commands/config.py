@@ -34,6 +34,10 @@ def _shown(value: Any) -> str:
         return "(not set)"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict):  # aliases
+        return ", ".join(f"{k} = {v}" for k, v in value.items()) or "(none)"
+    if isinstance(value, tuple):  # vision_models
+        return ", ".join(value) or "(none)"
     return str(value)
 
 

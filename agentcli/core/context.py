@@ -24,6 +24,8 @@ class Context:
     # Memories chosen for this message alone: sent just before it, after the
     # history, so that everything before them stays the same from turn to turn.
     recalled: str | None = None
+    # Image content parts sent with the message (see ``core.attachments``).
+    images: list[dict[str, Any]] = field(default_factory=list)
 
     def system_prompt(self) -> str:
         parts = [self.instructions.strip()]
@@ -42,5 +44,9 @@ class Context:
             out.extend(m.to_chat() for m in run)
         if self.recalled:
             out.append({"role": "system", "content": self.recalled.strip()})
-        out.append({"role": "user", "content": self.message})
+        if self.images:
+            parts = [{"type": "text", "text": self.message}, *self.images]
+            out.append({"role": "user", "content": parts})
+        else:
+            out.append({"role": "user", "content": self.message})
         return out

@@ -62,8 +62,9 @@ class ChatModel(Protocol):
         :class:`ContextLengthError` for a request larger than the context window).
 
         Optional, used when present: ``context_window() -> int | None`` (the
-        window the server reports) and ``notes`` (a :class:`~agentcli.core.notes.Notes`
-        of what was learned about the endpoint)."""
+        window the server reports), ``notes`` (a :class:`~agentcli.core.notes.Notes`
+        of what was learned about the endpoint) and ``vision`` (true when the
+        model takes images as ``image_url`` content parts)."""
         ...
 
 
@@ -94,9 +95,17 @@ class SessionStore(Protocol):
     def delete_session(self, user_id: str, session_id: str) -> Session: ...
 
     def begin_run(
-        self, user_id: str, session_id: str, user_message: str, model: str, owner: str
+        self,
+        user_id: str,
+        session_id: str,
+        user_message: str,
+        model: str,
+        owner: str,
+        *,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> tuple[Session, Run]:
-        """The session (created if new) and a new running run holding the user's message."""
+        """The session (created if new) and a new running run holding the user's message
+        (and what is known of the files attached to it: name, size, kind)."""
         ...
 
     def finish_run(

@@ -71,6 +71,7 @@ SETTINGS: dict[str, Range] = {
     "max_tokens": Range(1, 1_000_000, "tokens"),
     "memory_max_tokens": Range(16, 1_000_000, "tokens"),
     "summary_max_tokens": Range(16, 1_000_000, "tokens"),
+    "file_limit": Range(1, 100_000_000, "bytes"),  # all the files of one message
 }
 
 # The numeric options of single commands.

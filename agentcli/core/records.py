@@ -36,6 +36,8 @@ class Run(NamedTuple):
     started_at: str
     finished_at: str | None
     duration_ms: int | None
+    # Files attached to the run's message: name, size, kind (see core.attachments).
+    attachments: list[dict[str, Any]] | None = None
 
 
 class Message(NamedTuple):
@@ -48,6 +50,9 @@ class Message(NamedTuple):
     status: str = "completed"
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
+    # Of the message's run, where a store reads them with the message (sessions show).
+    model: str | None = None
+    attachments: list[dict[str, Any]] | None = None
 
     def to_chat(self) -> dict[str, Any]:
         """This message as a Chat Completions message."""

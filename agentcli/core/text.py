@@ -53,6 +53,10 @@ def normalize_memory(text: str) -> str:
 
 def title_from(text: str) -> str:
     """A session name from its first message: the first line, shortened."""
+    if text.startswith("----- "):  # files attached before what was typed
+        from .attachments import typed_part
+
+        text = typed_part(text)
     line = " ".join(text.strip().split("\n", 1)[0].split())
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
 
@@ -127,7 +131,15 @@ def estimate_message_tokens(messages: list[dict[str, Any]]) -> int:
     """Tokens of Chat Completions messages: their text, tool calls and a per-message overhead."""
     total = 0
     for message in messages:
-        total += MESSAGE_OVERHEAD + estimate_tokens(message.get("content") or "")
+        content = message.get("content") or ""
+        if isinstance(content, list):  # content parts: text and images
+            from .attachments import IMAGE_TOKENS
+
+            for part in content:
+                is_text = isinstance(part, dict) and part.get("type") == "text"
+                total += estimate_tokens(part.get("text")) if is_text else IMAGE_TOKENS
+            content = ""
+        total += MESSAGE_OVERHEAD + estimate_tokens(content)
         for call in message.get("tool_calls") or ():
             function = call.get("function") or {}
             total += MESSAGE_OVERHEAD + estimate_tokens(function.get("name") or "")

@@ -13,9 +13,10 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..core.attachments import Attachment, FileRefused, compose, images, no_vision
 from ..core.cancel import Cancellation, Terminated
 from ..core.context import DEFAULT_INSTRUCTIONS, Context
 from ..core.errors import (
@@ -150,6 +151,7 @@ class Agent:
         on_event: EventSink | None = None,
         background: bool = False,
         cancel: Cancellation | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> RunResult:
         """Run one turn.
 
@@ -166,7 +168,13 @@ class Agent:
         ``stop_signals_interrupt``) is raised again once it is stored. When the
         session is deleted while the run goes on, the run is stored whole in a
         session recreated under the same id, and a :class:`Warning` says so.
+        ``attachments`` (see :mod:`~agentcli.core.attachments`): text files go
+        into the message before it, images beside it (a model whose ``vision``
+        is not true refuses them: the run is stored as failed, like a message
+        too long for the context window).
         """
+        if attachments:
+            message = compose(message, attachments)
         if not message or not message.strip():
             raise UsageError("the message is empty")
         if not user_id or not session_id:
@@ -176,7 +184,12 @@ class Agent:
         # must notice a run another process left behind.
         sweep_interrupted(self.db)
         session, run = self.db.begin_run(
-            user_id, session_id, message, self.model.id, current_owner()
+            user_id,
+            session_id,
+            message,
+            self.model.id,
+            current_owner(),
+            attachments=[a.meta() for a in attachments] or None,
         )
         emit = self._sink(on_event)
         emit(RunStarted(run.run_id, session_id, user_id))
@@ -193,8 +206,11 @@ class Agent:
 
         new: list[dict[str, Any]] = []
         try:
+            pictures = images(attachments)
+            if pictures and not getattr(self.model, "vision", False):
+                raise FileRefused(no_vision(self.model.id, pictures[0].name))
             toolbox = self.memory.toolbox(user_id, session_id, run.run_id) if self.memory else None
-            fitted = self.fit_context(session, user_id, message, toolbox, emit)
+            fitted = self.fit_context(session, user_id, message, toolbox, emit, pictures)
             response, usage = self._answer(fitted, toolbox, forward, new, emit, cancel)
         except (KeyboardInterrupt, RunCancelled) as exc:
             status, reason = "cancelled", "cancelled by the user"
@@ -271,6 +287,18 @@ class Agent:
             self._worker.join()
             self._jobs = self._worker = None
 
+    def use_model(self, model: ChatModel) -> None:
+        """Answer the following runs with ``model`` (``/model``); the memory manager and
+        the folds follow it when they used the chat model."""
+        old = self.model
+        for part in (self.memory, self.summarizer):
+            if part is not None and part.model is old:
+                part.model = model
+        self.model = model
+        self.notes = getattr(model, "notes", None) or Notes()
+        self._window = None
+        self._tools_rejected = bool(self.notes.recent(TOOLS_REJECTED))
+
     def get_user_memories(self, *, user_id: str) -> list[Memory]:
         return self.db.list_memories(user_id)
 
@@ -321,12 +349,16 @@ class Agent:
         message: str,
         toolbox: Toolbox | None,
         emit: EventSink | None = None,
+        pictures: Sequence[Attachment] = (),
     ) -> Fit:
-        """The context of this run, fitted to the context window (see ``fitting``)."""
+        """The context of this run, fitted to the context window (see ``fitting``);
+        ``pictures`` are sent with the message as image parts."""
         tools = toolbox.specs() if toolbox and not self._tools_rejected else None
         ratio = float(self.notes.get(TOKEN_RATIO) or 1.0)
         measure = Measure(self.context_window(), self.max_tokens, tools, ratio)
+        parts = [p.image_part() for p in pictures]
         context = self.build_context(session, user_id, message)
+        context.images = parts
 
         def fold(runs: int) -> Any:
             assert self.summarizer is not None
@@ -335,7 +367,9 @@ class Agent:
             except Exception as exc:  # the runs are left out instead
                 self.warn(f"summary failed: {exc}; older runs were left out instead", emit)
                 return None
-            return self.build_context(session, user_id, message)
+            rebuilt = self.build_context(session, user_id, message)
+            rebuilt.images = parts
+            return rebuilt
 
         memory = self.memory
         return fit(
@@ -445,7 +479,12 @@ class Agent:
             pass
         model = run.model or self.model.id
         session, again = self.db.begin_run(
-            session.user_id, session.session_id, message, model, current_owner()
+            session.user_id,
+            session.session_id,
+            message,
+            model,
+            current_owner(),
+            attachments=run.attachments,
         )
         finished = self.db.finish_run(again.pk, **end)
         self.warn(

@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from ..core.attachments import IMAGE_TOKENS
 from ..core.context import Context
 from ..core.errors import MessageTooLongError
 from ..core.text import estimate_message_tokens, estimate_tokens
@@ -75,10 +76,13 @@ class Measure:
 
 def refuse_unless_alone_fits(context: Context, measure: Measure) -> None:
     """Raise :class:`MessageTooLongError` when the message cannot fit even alone."""
-    alone = Context(instructions=context.instructions, message=context.message)
+    alone = Context(
+        instructions=context.instructions, message=context.message, images=context.images
+    )
     if measure.fits(alone):
         return
-    message = math.ceil(estimate_tokens(context.message) * measure.ratio)
+    raw = estimate_tokens(context.message) + IMAGE_TOKENS * len(context.images)
+    message = math.ceil(raw * measure.ratio)
     raise MessageTooLongError(
         f"the message is about {message:,} tokens and does not fit the model's context "
         f"window of {measure.window:,} tokens ({measure.reserve:,} of them kept for the "

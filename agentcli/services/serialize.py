@@ -26,14 +26,18 @@ def session_json(session: Session) -> dict[str, Any]:
 
 
 def message_json(message: Message, *, full: bool = False) -> dict[str, Any]:
-    """A message of a session; with ``full`` (export) its tool calls too."""
+    """A message of a session; with ``full`` (export) its tool calls too. ``model`` is
+    its run's; a user message carries the ``attachments`` of its run (name, size, kind)."""
     item: dict[str, Any] = {
         "run_id": message.run_id,
         "role": message.role,
         "content": message.content,
         "created_at": message.created_at,
         "status": message.status,
+        "model": message.model,
     }
+    if message.role == "user":
+        item["attachments"] = message.attachments or []
     if full:
         item["tool_calls"] = message.tool_calls
         item["tool_call_id"] = message.tool_call_id

@@ -33,7 +33,7 @@ from .db import Database
 TABLES = ("sessions", "runs", "messages", "model_calls", "memories", "memory_events")
 _RUN_COLS = (
     "id, run_id, session_pk, status, model, input_tokens, output_tokens, error, "
-    "started_at, finished_at, duration_ms"
+    "started_at, finished_at, duration_ms, attachments"
 )
 _MEMORY_COLS = (
     "id, user_id, memory, topics, created_at, updated_at, created_session_id, "
@@ -142,8 +142,9 @@ class ArchiveQueries(Database):
                 status = "interrupted" if run.status == "running" else run.status
                 run_pk = conn.execute(
                     "INSERT INTO runs (run_id, session_pk, status, model, input_tokens, "
-                    "output_tokens, error, owner, started_at, finished_at, duration_ms) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, NULL, %s, %s, %s) RETURNING id",
+                    "output_tokens, error, owner, started_at, finished_at, duration_ms, "
+                    "attachments) VALUES (%s, %s, %s, %s, %s, %s, %s, NULL, %s, %s, %s, %s::jsonb) "
+                    "RETURNING id",
                     (
                         run.run_id,
                         pk,
@@ -155,6 +156,7 @@ class ArchiveQueries(Database):
                         run.started_at,
                         run.finished_at,
                         run.duration_ms,
+                        json.dumps(run.attachments) if run.attachments else None,
                     ),
                 ).fetchone()[0]  # type: ignore[index]
                 new_pks[run.run_id] = run_pk

@@ -160,6 +160,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX memory_events_by_user ON memory_events (user_id, id);
         """,
     ),
+    (
+        # Files attached to a run's message (`chat -f`, `/file`): a JSON list of
+        # {name, size, kind[, mime]}; NULL when none. Their text is in the message.
+        "run_attachments",
+        """
+        ALTER TABLE runs ADD COLUMN attachments jsonb;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

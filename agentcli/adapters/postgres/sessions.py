@@ -30,7 +30,7 @@ _SESSION_COLS = (
 )
 _RUN_COLS = (
     "id, run_id, session_pk, status, model, input_tokens, output_tokens, error, "
-    "started_at, finished_at, duration_ms"
+    "started_at, finished_at, duration_ms, attachments"
 )
 _MESSAGE_COLS = (
     "m.run_pk, r.run_id, m.seq, m.role, {content}, m.created_at, r.status, "
@@ -48,7 +48,8 @@ def _session(row: tuple) -> Session:
 
 
 def _message(row: tuple) -> Message:
-    run_pk, run_id, seq, role, content, created_at, status, tool_calls, tool_call_id = row
+    run_pk, run_id, seq, role, content, created_at, status, tool_calls, tool_call_id = row[:9]
+    model, attachments = row[9:11] if len(row) > 9 else (None, None)
     return Message(
         run_pk=run_pk,
         run_id=run_id,
@@ -59,6 +60,8 @@ def _message(row: tuple) -> Message:
         status=status,
         tool_calls=json.loads(tool_calls) if tool_calls else None,
         tool_call_id=tool_call_id,
+        model=model,
+        attachments=attachments or None,
     )
 
 
@@ -150,11 +153,26 @@ class SessionQueries(Database):
         return self.begin_run(session.user_id, session.session_id, user_message, model, owner)[1]
 
     def begin_run(
-        self, user_id: str, session_id: str, user_message: str, model: str, owner: str
+        self,
+        user_id: str,
+        session_id: str,
+        user_message: str,
+        model: str,
+        owner: str,
+        *,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> tuple[Session, Run]:
         """The session (created if new) and a new running run with the user's message,
         in one statement: what every run starts with."""
-        return self._begin_run(uuid.uuid4().hex, user_id, session_id, user_message, model, owner)
+        return self._begin_run(
+            uuid.uuid4().hex,
+            user_id,
+            session_id,
+            user_message,
+            model,
+            owner,
+            attachments=attachments,
+        )
 
     @retrying
     def _begin_run(
@@ -165,6 +183,8 @@ class SessionQueries(Database):
         user_message: str,
         model: str,
         owner: str,
+        *,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> tuple[Session, Run]:
         # Safe to repeat: a second attempt after a commit whose answer was lost
         # finds the run by its id instead of storing the message twice. The run's
@@ -177,9 +197,9 @@ class SessionQueries(Database):
             "ON CONFLICT (user_id, session_id) DO UPDATE SET updated_at = excluded.updated_at, "
             "name = coalesce(sessions.name, excluded.name) RETURNING "
             + _SESSION_FIELDS.format(runs="0")
-            + "), r AS (INSERT INTO runs (run_id, session_pk, status, model, owner, started_at) "
-            "SELECT %(run_id)s, s.id, 'running', %(model)s, %(owner)s, "
-            "date_trunc('milliseconds', clock_timestamp()) FROM s "
+            + "), r AS (INSERT INTO runs (run_id, session_pk, status, model, owner, started_at, "
+            "attachments) SELECT %(run_id)s, s.id, 'running', %(model)s, %(owner)s, "
+            "date_trunc('milliseconds', clock_timestamp()), %(attachments)s::jsonb FROM s "
             "ON CONFLICT (run_id) DO NOTHING RETURNING id, started_at), "
             "m AS (INSERT INTO messages (run_pk, seq, role, content, created_at) "
             "SELECT r.id, 0, 'user', %(message)s, r.started_at FROM r) "
@@ -193,6 +213,7 @@ class SessionQueries(Database):
                 "model": model,
                 "owner": owner,
                 "message": user_message,
+                "attachments": json.dumps(attachments) if attachments else None,
             },
         ).fetchone()
         assert row is not None
@@ -203,7 +224,20 @@ class SessionQueries(Database):
             ).fetchone()
             assert found is not None
             return session, Run(*found)
-        run = Run(row[10], run_id, session.pk, "running", model, 0, 0, None, row[11], None, None)
+        run = Run(
+            row[10],
+            run_id,
+            session.pk,
+            "running",
+            model,
+            0,
+            0,
+            None,
+            row[11],
+            None,
+            None,
+            attachments,
+        )
         return session, run
 
     @retrying
@@ -345,8 +379,9 @@ class SessionQueries(Database):
             )
             params += [session_pk, last_runs]
         rows = self.execute(
-            "SELECT " + _MESSAGE_COLS.format(content="m.content") + " FROM messages m "
-            f"JOIN runs r ON r.id = m.run_pk WHERE {where} ORDER BY m.run_pk, m.seq",
+            "SELECT " + _MESSAGE_COLS.format(content="m.content") + ", r.model, r.attachments "
+            f"FROM messages m JOIN runs r ON r.id = m.run_pk WHERE {where} "
+            "ORDER BY m.run_pk, m.seq",
             params,
         ).fetchall()
         return [_message(r) for r in rows]

@@ -17,7 +17,6 @@ from ...core.records import (
     MemoryHistory,
     Message,
     ModelCall,
-    Run,
     RunArchive,
     Session,
     SessionArchive,
@@ -26,12 +25,9 @@ from ...core.records import (
 )
 from ...core.text import normalize_memory
 from .db import Database
+from .sessions import _RUN_COLS, run_record
 
 TABLES = ("sessions", "runs", "messages", "model_calls", "memories", "memory_events")
-_RUN_COLS = (
-    "id, run_id, session_pk, status, model, input_tokens, output_tokens, error, "
-    "started_at, finished_at, duration_ms"
-)
 _MEMORY_COLS = (
     "id, user_id, memory, topics, created_at, updated_at, created_session_id, "
     "created_run_id, updated_session_id, updated_run_id"
@@ -68,7 +64,7 @@ class ArchiveQueries(Database):
                 (session_pk,),
             ).fetchone()
             runs = [
-                Run(*r)
+                run_record(r)
                 for r in conn.execute(
                     f"SELECT {_RUN_COLS} FROM runs WHERE session_pk = ? ORDER BY id", (session_pk,)
                 )
@@ -139,8 +135,8 @@ class ArchiveQueries(Database):
                 status = "interrupted" if run.status == "running" else run.status
                 run_pk = conn.execute(
                     "INSERT INTO runs (run_id, session_pk, status, model, input_tokens, "
-                    "output_tokens, error, owner, started_at, finished_at, duration_ms) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+                    "output_tokens, error, owner, started_at, finished_at, duration_ms, "
+                    "attachments) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
                     (
                         run.run_id,
                         pk,
@@ -152,6 +148,7 @@ class ArchiveQueries(Database):
                         run.started_at,
                         run.finished_at,
                         run.duration_ms,
+                        json.dumps(run.attachments) if run.attachments else None,
                     ),
                 ).lastrowid
                 assert run_pk is not None

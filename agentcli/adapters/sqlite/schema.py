@@ -194,6 +194,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         END;
         """,
     ),
+    (
+        # Files attached to a run's message (`chat -f`, `/file`): a JSON list of
+        # {name, size, kind[, mime]}; NULL when none. Their text is in the message.
+        "run_attachments",
+        """
+        ALTER TABLE runs ADD COLUMN attachments TEXT;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -30,7 +30,7 @@ _SESSION_COLS_UNCOUNTED = (
 )
 _RUN_COLS = (
     "id, run_id, session_pk, status, model, input_tokens, output_tokens, error, "
-    "started_at, finished_at, duration_ms"
+    "started_at, finished_at, duration_ms, attachments"
 )
 _ALL_CHARS = 2**31 - 1  # a substr() length beyond any stored text (SQLite caps text at 1e9)
 
@@ -39,8 +39,14 @@ def _session(row: tuple[Any, ...]) -> Session:
     return Session(*row)
 
 
+def run_record(row: tuple[Any, ...]) -> Run:
+    """A ``runs`` row read with ``_RUN_COLS``: its attachments decoded."""
+    return Run._make((*row[:-1], json.loads(row[-1]) if row[-1] else None))
+
+
 def _message(row: tuple[Any, ...]) -> Message:
-    run_pk, run_id, seq, role, content, created_at, status, tool_calls, tool_call_id = row
+    run_pk, run_id, seq, role, content, created_at, status, tool_calls, tool_call_id = row[:9]
+    model, attachments = row[9:11] if len(row) > 9 else (None, None)
     return Message(
         run_pk=run_pk,
         run_id=run_id,
@@ -51,6 +57,8 @@ def _message(row: tuple[Any, ...]) -> Message:
         status=status,
         tool_calls=json.loads(tool_calls) if tool_calls else None,
         tool_call_id=tool_call_id,
+        model=model,
+        attachments=json.loads(attachments) if attachments else None,
     )
 
 
@@ -133,14 +141,22 @@ def delete_session(conn: Connection, user_id: str, session_id: str) -> Session:
 
 
 # -- runs ----------------------------------------------------------------------
-def start_run(conn: Connection, session: Session, user_message: str, model: str, owner: str) -> Run:
+def start_run(
+    conn: Connection,
+    session: Session,
+    user_message: str,
+    model: str,
+    owner: str,
+    *,
+    attachments: list[dict[str, Any]] | None = None,
+) -> Run:
     """Store a new running run with its user message. Call within a transaction."""
     run_id = uuid.uuid4().hex
     now = utcnow()  # taken under the write lock: times follow commit order
     run_pk = conn.execute(
-        "INSERT INTO runs (run_id, session_pk, status, model, owner, started_at) "
-        "VALUES (?, ?, 'running', ?, ?, ?)",
-        (run_id, session.pk, model, owner, now),
+        "INSERT INTO runs (run_id, session_pk, status, model, owner, started_at, attachments) "
+        "VALUES (?, ?, 'running', ?, ?, ?, ?)",
+        (run_id, session.pk, model, owner, now, json.dumps(attachments) if attachments else None),
     ).lastrowid
     assert run_pk is not None
     conn.execute(
@@ -151,7 +167,9 @@ def start_run(conn: Connection, session: Session, user_message: str, model: str,
         "UPDATE sessions SET updated_at = ?, name = coalesce(name, ?) WHERE id = ?",
         (now, title_from(user_message), session.pk),
     )
-    return Run(run_pk, run_id, session.pk, "running", model, 0, 0, None, now, None, None)
+    return Run(
+        run_pk, run_id, session.pk, "running", model, 0, 0, None, now, None, None, attachments
+    )
 
 
 def finish_run(
@@ -208,7 +226,7 @@ def get_run(conn: Connection, run_pk: int) -> Run:
     row = conn.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id = ?", (run_pk,)).fetchone()
     if row is None:
         raise NotFoundError(f"no run {run_pk}")
-    return Run(*row)
+    return run_record(row)
 
 
 def running_runs(conn: Connection) -> list[tuple[int, str]]:
@@ -282,8 +300,8 @@ def session_messages(conn: Connection, session_pk: int, last_runs: int | None) -
         params += [session_pk, last_runs]
     rows = conn.execute(
         "SELECT m.run_pk, r.run_id, m.seq, m.role, m.content, m.created_at, r.status, "
-        "m.tool_calls, m.tool_call_id FROM messages m JOIN runs r ON r.id = m.run_pk "
-        f"WHERE {where} ORDER BY m.run_pk, m.seq",
+        "m.tool_calls, m.tool_call_id, r.model, r.attachments FROM messages m "
+        f"JOIN runs r ON r.id = m.run_pk WHERE {where} ORDER BY m.run_pk, m.seq",
         params,
     ).fetchall()
     return [_message(r) for r in rows]

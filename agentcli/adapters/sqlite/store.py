@@ -76,13 +76,22 @@ class SqliteDb(ArchiveQueries, Database):
             return sessions.start_run(conn, session, user_message, model, owner)
 
     def begin_run(
-        self, user_id: str, session_id: str, user_message: str, model: str, owner: str
+        self,
+        user_id: str,
+        session_id: str,
+        user_message: str,
+        model: str,
+        owner: str,
+        *,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> tuple[Session, Run]:
         """The session (created if new) and a new running run with the user's message,
         in one transaction: what every run starts with."""
         with self.transaction() as conn:
             session = sessions.ensure_session(conn, user_id, session_id)
-            return session, sessions.start_run(conn, session, user_message, model, owner)
+            return session, sessions.start_run(
+                conn, session, user_message, model, owner, attachments=attachments
+            )
 
     def finish_run(
         self,
