@@ -223,6 +223,7 @@ class ChatServer:
         self.refused: list[str] = []  # why each refused request was refused
         self.client_gone: list[float] = []  # when a stalled stream's client went away
         self.model_info: dict[str, Any] = {}  # more fields of the model in GET /models
+        self.model_ids = ["test-model"]  # the models GET /models lists
         # Each request's body, with its ``purpose`` (from the purpose header, else
         # "chat"), and its headers at the same index.
         self.requests: list[Request] = []
@@ -315,8 +316,11 @@ class ChatServer:
                 with server._lock:
                     server.gets.append(self.path)
                 if self._path_ok("/models"):
-                    entry = {"id": "test-model", **server.model_info}
-                    self._json(200, {"object": "list", "data": [entry]})
+                    entries = [
+                        {"id": name, "object": "model", "owned_by": "tests", **server.model_info}
+                        for name in server.model_ids
+                    ]
+                    self._json(200, {"object": "list", "data": entries})
                 elif self.path == "/props" and quirks.n_ctx and quirks.props:
                     settings = {"n_ctx": quirks.n_ctx, "temperature": 0.8}
                     self._json(200, {"default_generation_settings": settings})

@@ -222,6 +222,36 @@ class OpenAIChat:
 
         return list_models(self)
 
+    def models(self) -> list[dict[str, Any]]:
+        """The server's ``GET /models`` entries (``agentcli models``), asked once.
+
+        Raises :class:`ModelError`, one line naming the cause, when the server
+        cannot be reached or does not list its models."""
+        import openai
+
+        from .openai_probe import PROBE_TIMEOUT, model_entries
+
+        failed = f"listing the models of {self.endpoint} failed"
+        try:
+            data = self.client().get(
+                "/models", cast_to=object, options={"timeout": max(self.timeout, PROBE_TIMEOUT)}
+            )
+        except openai.APIStatusError as exc:
+            cause = f"HTTP {exc.status_code} {_status_text(exc)}".rstrip()
+            if exc.status_code == 404:
+                cause += self._v1_hint()
+            raise ModelError(redact(f"{failed}: {cause}", self._api_key)) from None
+        except openai.APITimeoutError:
+            raise ModelError(f"{failed}: no answer within {self.timeout:g} s") from None
+        except openai.APIConnectionError as exc:
+            raise ModelError(redact(f"{failed}: {_connection_cause(exc)}", self._api_key)) from None
+        entries = model_entries(data)
+        if entries is None:
+            raise ModelError(f"{failed}: the answer holds no list of models")
+        if self.models_seen is not None:
+            self.models_seen(model_ids(entries))
+        return entries
+
     # -- calling -----------------------------------------------------------
     def complete(
         self,
@@ -695,6 +725,11 @@ def _usage(raw: Any) -> Usage:
         int(getattr(raw, "completion_tokens", 0) or 0),
         1,
     )
+
+
+def model_ids(entries: list[dict[str, Any]]) -> list[str]:
+    """The names of ``GET /models`` entries (``id``, else ``name``)."""
+    return [str(m.get("id") or m.get("name")) for m in entries if m.get("id") or m.get("name")]
 
 
 def _status_text(exc: Any) -> str:

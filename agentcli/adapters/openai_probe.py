@@ -74,16 +74,20 @@ def get_json(chat: OpenAIChat, url: str, body: Any = None, timeout: float = PROB
 
 def list_models(chat: OpenAIChat) -> list[dict[str, Any]] | None:
     """The entries of ``GET /models``, or ``None`` when the server does not answer it."""
-    data = get_json(chat, "/models")
-    found = None
-    if isinstance(data, dict) and isinstance(data.get("data"), list):
-        found = [m for m in data["data"] if isinstance(m, dict)]
-    elif isinstance(data, dict) and isinstance(data.get("models"), list):  # some proxies
-        found = [m for m in data["models"] if isinstance(m, dict)]
+    found = model_entries(get_json(chat, "/models"))
     seen = getattr(chat, "models_seen", None)
     if found is not None and callable(seen):  # e.g. kept for tab completion
         seen([str(m.get("id") or m.get("name")) for m in found if m.get("id") or m.get("name")])
     return found
+
+
+def model_entries(data: Any) -> list[dict[str, Any]] | None:
+    """The model entries of a ``GET /models`` answer, or ``None`` when it has none."""
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        return [m for m in data["data"] if isinstance(m, dict)]
+    if isinstance(data, dict) and isinstance(data.get("models"), list):  # some proxies
+        return [m for m in data["models"] if isinstance(m, dict)]
+    return None
 
 
 def context_window(chat: OpenAIChat) -> Found | None:

@@ -45,6 +45,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Serve the agent over HTTP: a native API and an OpenAI-compatible endpoint.",
     ),
     "db": ("db", "group", "Copy a database into another and show what one holds."),
+    "models": (
+        "models",
+        "models",
+        "List the models the endpoint offers (the default marked *) and your aliases.",
+    ),
     "doctor": (
         "doctor",
         "doctor",

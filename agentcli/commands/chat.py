@@ -14,7 +14,7 @@ from ..render import ReplyStream
 from ..services.serialize import run_json
 from ..services.sessions import new_session_id
 from .common import JsonOption, UserOption, state
-from .complete import memory_modes, session_ids
+from .complete import memory_modes, model_names, session_ids
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -92,7 +92,13 @@ def chat(
     ] = None,
     system: Annotated[str | None, typer.Option(help="System instructions for the model.")] = None,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Model name [env: AGENTCLI_MODEL]")
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model name or alias [env: AGENTCLI_MODEL]",
+            autocompletion=model_names,
+        ),
     ] = None,
     memory: Annotated[
         str | None,
@@ -102,7 +108,10 @@ def chat(
         ),
     ] = None,
     memory_model: Annotated[
-        str | None, typer.Option(help="Model for the automatic memory manager.")
+        str | None,
+        typer.Option(
+            help="Model (or alias) for the automatic memory manager.", autocompletion=model_names
+        ),
     ] = None,
     summaries: Annotated[
         bool | None,

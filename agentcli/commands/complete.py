@@ -53,3 +53,14 @@ def _session_ids(ctx: Any, incomplete: str) -> list[tuple[str, str]]:
             if len(offered) == MAX_SESSIONS:
                 break
     return offered
+
+
+def model_names(incomplete: str) -> list[str]:
+    """Model names for ``--model``: your aliases and the endpoint's models as last listed
+    (``agentcli models`` keeps them for a while); never a network call."""
+    try:
+        from ..modelnames import complete_model
+
+        return complete_model(incomplete)
+    except Exception:  # noqa: BLE001 - a completion offers nothing rather than fail
+        return []
