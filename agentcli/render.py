@@ -95,6 +95,8 @@ class Env:
     stdout: IO[str] = field(default_factory=lambda: sys.stdout)
     stderr: IO[str] = field(default_factory=lambda: sys.stderr)
     markdown: bool = True
+    # Columns to draw stdout in (None: the terminal's), for output gathered for a pager.
+    width: int | None = None
 
     def __post_init__(self) -> None:
         self._out = self._err = None
@@ -129,7 +131,7 @@ class Env:
 
     def console(self) -> Any:
         if self._out is None:
-            self._out = _make_console(self.stdout, self.stdout_isatty, self.no_color)
+            self._out = _make_console(self.stdout, self.stdout_isatty, self.no_color, self.width)
         return self._out
 
     def err_console(self) -> Any:
@@ -267,11 +269,12 @@ def _dim(text: str) -> Any:
     return Text(safe_text(text), style="dim")
 
 
-def _make_console(stream: IO[str], isatty: bool, no_color: bool) -> Any:
+def _make_console(stream: IO[str], isatty: bool, no_color: bool, width: int | None = None) -> Any:
     from rich.console import Console
 
     return Console(
         file=stream,
+        width=width,
         force_terminal=isatty or None,
         no_color=no_color,
         highlight=False,

@@ -96,6 +96,13 @@ def show(
         int | None,
         typer.Option("--last", callback=within(LAST_RUNS), help="Only the last N runs."),
     ] = None,
+    pager: Annotated[
+        bool,
+        typer.Option(
+            "--pager/--no-pager",
+            help="In a terminal, page output taller than the screen through $PAGER (less -R).",
+        ),
+    ] = True,
     json_: JsonOption = False,
 ) -> None:
     """Show a session as a conversation, its summary first."""
@@ -107,7 +114,10 @@ def show(
     if json_:
         st.env.print_json(session_document(found, messages))
     else:
-        views.show_session(st.env, found, messages)
+        from ..pager import paged
+
+        with paged(st.env, pager) as env:
+            views.show_session(env, found, messages)
 
 
 @group.command()
