@@ -48,7 +48,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "models": (
         "models",
         "models",
-        "List the models the endpoint offers (the default marked *) and your aliases.",
+        "List the endpoint's models and your aliases, the default marked *",
     ),
     "doctor": (
         "doctor",

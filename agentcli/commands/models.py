@@ -10,7 +10,7 @@ from .common import JsonOption, state
 
 
 def models(ctx: typer.Context, json_: JsonOption = False) -> None:
-    """List the models the endpoint offers (the default marked *) and your aliases."""
+    """List the endpoint's models and your aliases, the default marked *"""
     from ..runtime import chat_model
 
     st = state(ctx)
