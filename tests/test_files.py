@@ -279,3 +279,30 @@ def test_a_database_of_the_previous_version_is_upgraded_in_place(tmp_path, monke
         ("old words", "m", None)
     ]
     db.close()
+
+
+def test_files_without_a_message_in_a_terminal_go_with_the_first_repl_message(server, files):
+    import os
+
+    import pexpect
+    from conftest import AGENTCLI
+
+    env = {**os.environ, "TERM": "xterm", "OPENAI_BASE_URL": server.url}
+    child = pexpect.spawn(
+        AGENTCLI,
+        ["chat", "-s", "t", "--no-markdown", "-f", "a.py"],
+        env=env,
+        dimensions=(24, 100),
+        encoding="utf-8",
+        timeout=30,
+    )
+    child.expect_exact("attached to your first message: a.py")
+    child.expect_exact("›")
+    child.send("Explain.\r")
+    child.expect_exact("echo:")
+    child.expect_exact("›")
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    chats = [r for r in server.requests if r.purpose == "chat"]
+    assert chats[0]["messages"][-1]["content"] == block("a.py", "print(1)") + "\n\nExplain."
