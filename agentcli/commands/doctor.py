@@ -7,12 +7,19 @@ from typing import Annotated
 import typer
 
 from .common import JsonOption, state
+from .complete import model_names
 
 
 def doctor(
     ctx: typer.Context,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Model name [env: AGENTCLI_MODEL]")
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model name or alias [env: AGENTCLI_MODEL]",
+            autocompletion=model_names,
+        ),
     ] = None,
     json_: JsonOption = False,
 ) -> None:
