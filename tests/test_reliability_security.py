@@ -339,5 +339,6 @@ def test_a_repl_session_writes_the_key_nowhere_and_every_file_is_private(server,
         "history": 0o700,
         str(history.relative_to(agentcli_home)): 0o600,
         "endpoints.json": 0o600,  # what was learned about the endpoint: never the key
+        "models.json": 0o600,  # the endpoint's model names, for completion
     }
     assert mode(agentcli_home) == 0o700
