@@ -285,7 +285,7 @@ def test_files_without_a_message_in_a_terminal_go_with_the_first_repl_message(se
     import os
 
     import pexpect
-    from conftest import AGENTCLI
+    from conftest import AGENTCLI, end_with_ctrl_d
 
     env = {**os.environ, "TERM": "xterm", "OPENAI_BASE_URL": server.url}
     child = pexpect.spawn(
@@ -301,8 +301,7 @@ def test_files_without_a_message_in_a_terminal_go_with_the_first_repl_message(se
     child.send("Explain.\r")
     child.expect_exact("echo:")
     child.expect_exact("›")
-    child.sendeof()
-    child.expect(pexpect.EOF)
+    end_with_ctrl_d(child)
     child.close()
     chats = [r for r in server.requests if r.purpose == "chat"]
     assert chats[0]["messages"][-1]["content"] == block("a.py", "print(1)") + "\n\nExplain."
