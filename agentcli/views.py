@@ -6,6 +6,9 @@ this module decides what is shown, never how a terminal draws it.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from .core.records import Message, SearchHit, Session, Usage
 from .core.text import plural
 from .render import Env, Marked, identifier
@@ -82,8 +85,42 @@ def attachments_line(message: Message) -> str | None:
     return "attached: " + ", ".join(shown)
 
 
-def conversation(env: Env, messages: list[Message], *, summary: str | None = None) -> None:
+def run_note(settings: dict[str, Any] | None, previous: dict[str, Any] | None) -> str:
+    """What a run was sent that is worth a note: its role and options, and
+    instructions that changed since the run before."""
+    if not settings:
+        return ""
+    notes = []
+    if settings.get("role"):
+        notes.append(f"role {settings['role']}")
+    options = {k: v for k, v in (settings.get("options") or {}).items() if k != "max_tokens"}
+    if options:
+        notes.append(", ".join(f"{k}={json.dumps(v)}" for k, v in options.items()))
+    if previous is not None and previous.get("instructions") != settings.get("instructions"):
+        notes.append("instructions changed")
+    return " · ".join(notes)
+
+
+def _run_notes(
+    messages: list[Message], run_settings: dict[str, dict[str, Any]] | None
+) -> dict[str, str]:
+    notes: dict[str, str] = {}
+    previous: dict[str, Any] | None = None
+    for run_id, settings in (run_settings or {}).items():
+        notes[run_id] = run_note(settings, previous)
+        previous = settings
+    return notes
+
+
+def conversation(
+    env: Env,
+    messages: list[Message],
+    *,
+    summary: str | None = None,
+    run_settings: dict[str, dict[str, Any]] | None = None,
+) -> None:
     """The thread as a conversation: a header line per message, then its text."""
+    notes = _run_notes(messages, run_settings)
     if summary:
         env.line("summary of the earlier conversation", "bold magenta")
         env.block(summary)
@@ -98,6 +135,8 @@ def conversation(env: Env, messages: list[Message], *, summary: str | None = Non
         seen_runs.add(m.run_id)
         if m.role == "assistant" and m.model:
             head += f" · {m.model}"
+        if m.role == "user" and notes.get(m.run_id):
+            head += f" · {notes[m.run_id]}"
         if m.role == "tool":
             env.line(f"← {one_line(m.content, TOOL_PREVIEW_CHARS)}", "dim")
             env.line()
@@ -115,21 +154,39 @@ def conversation(env: Env, messages: list[Message], *, summary: str | None = Non
         env.line()
 
 
-def show_session(env: Env, session: Session, messages: list[Message]) -> None:
+def show_session(
+    env: Env,
+    session: Session,
+    messages: list[Message],
+    *,
+    run_settings: dict[str, dict[str, Any]] | None = None,
+) -> None:
     title = f"{session.session_id} · {one_line(session.name) or '(unnamed)'}"
     env.line(title, "bold")
-    env.line(f"user {session.user_id} · {runs_count(session.runs)}", "dim")
+    role = f" · role {session.role}" if session.role else ""
+    env.line(f"user {session.user_id} · {runs_count(session.runs)}{role}", "dim")
+    if session.instructions:
+        env.line(f"instructions: {one_line(session.instructions, 300)}", "dim")
     env.line()
-    conversation(env, messages, summary=session.summary)
+    conversation(env, messages, summary=session.summary, run_settings=run_settings)
 
 
-def markdown_export(session: Session, messages: list[Message]) -> str:
+def markdown_export(
+    session: Session,
+    messages: list[Message],
+    *,
+    run_settings: dict[str, dict[str, Any]] | None = None,
+) -> str:
     """The session as a Markdown document."""
+    role = f"- role: {session.role}\n" if session.role else ""
     parts = [
         f"# {one_line(session.name) or session.session_id}\n",
         f"- user: {session.user_id}\n- session: {session.session_id}\n"
-        f"- created: {session.created_at}\n- updated: {session.updated_at}\n",
+        f"- created: {session.created_at}\n- updated: {session.updated_at}\n{role}",
     ]
+    if session.instructions:
+        parts.append(f"## Instructions\n\n{session.instructions.strip()}\n")
+    notes = _run_notes(messages, run_settings)
     if session.summary:
         parts.append(f"## Summary of the earlier conversation\n\n{session.summary.strip()}\n")
     for m in messages:
@@ -138,6 +195,8 @@ def markdown_export(session: Session, messages: list[Message]) -> str:
             head += f" · {m.model}"
         if m.status != "completed":
             head += f" · {m.status}"
+        if m.role == "user" and notes.get(m.run_id):
+            head += f" · {notes[m.run_id]}"
         body = [head, ""]
         attached = attachments_line(m) if m.role == "user" else None
         if attached:

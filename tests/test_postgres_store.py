@@ -47,7 +47,7 @@ def test_migrations_build_the_expected_schema(pg_server, schema):
                 (schema,),
             )
         ]
-    assert rows == [(1, "initial"), (2, "run_attachments")]
+    assert rows == [(1, "initial"), (2, "run_attachments"), (3, "session_settings")]
     assert tables(pg_server, schema) == [
         "memories",
         "memory_counts",
@@ -72,6 +72,7 @@ def test_migrations_build_the_expected_schema(pg_server, schema):
         "finished_at",
         "duration_ms",
         "attachments",
+        "settings",
     ]
 
 
@@ -105,7 +106,7 @@ def test_ten_processes_starting_at_once_on_a_new_database_migrate_it_once(pg_ser
     assert [p.returncode for p in procs] == [0] * 10, errors
     with psycopg.connect(pg_server) as conn:
         logged = conn.execute(f"SELECT version, name FROM {schema}.schema_migrations").fetchall()
-    assert logged == [(1, "initial"), (2, "run_attachments")]
+    assert logged == [(1, "initial"), (2, "run_attachments"), (3, "session_settings")]
 
 
 def test_a_newer_schema_is_refused_and_left_untouched(pg_server, schema):

@@ -166,6 +166,9 @@ def test_show_json(cli, threads):
         "created_at": "2026-01-02T10:01:00.000Z",
         "updated_at": "2026-01-02T10:04:00.000Z",
         "summary": None,
+        "instructions": None,
+        "role": None,
+        "run_settings": [],
         "messages": [
             {
                 "run_id": run_id,

@@ -39,6 +39,7 @@ def test_migrations_build_the_expected_schema_on_a_blank_database(tmp_path):
         (2, "mcp_actor"),
         (3, "memory_counts"),
         (4, "run_attachments"),
+        (5, "session_settings"),
     ]
     assert db.schema_version() == SCHEMA_VERSION
     cols = [r[1] for r in db.execute("PRAGMA table_info(runs)")]
@@ -56,6 +57,7 @@ def test_migrations_build_the_expected_schema_on_a_blank_database(tmp_path):
         "finished_at",
         "duration_ms",
         "attachments",
+        "settings",
     ]
 
 

@@ -108,6 +108,7 @@ class OpenAIChat:
         max_tokens: int | None = None,
         notes: Notes | None = None,
         vision: bool = False,
+        options: dict[str, Any] | None = None,
     ):
         self.id = id
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
@@ -120,6 +121,9 @@ class OpenAIChat:
         self.stream = stream
         self.temperature = temperature
         self.max_tokens = max_tokens
+        # Generation options (temperature, top_p, seed, any other body field) sent
+        # with a person's runs only: memory-manager calls and folds keep their own.
+        self.options = dict(options or {})
         self.notes = notes if notes is not None else Notes()
         # Whether the model takes images (image_url content parts) in a message.
         self.vision = vision
@@ -464,9 +468,16 @@ class OpenAIChat:
         return ModelError(text)
 
     def _request(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, cap: int | None
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        cap: int | None,
+        purpose: str = "chat",
     ) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"model": self.id, "messages": messages}
+        kwargs: dict[str, Any] = {}
+        if purpose == "chat":
+            kwargs.update(self.options)
+        kwargs.update({"model": self.id, "messages": messages})
         if tools:
             kwargs["tools"] = tools
             # Some servers (llama-cpp-python) ignore tools unless asked to choose.
@@ -509,7 +520,7 @@ class OpenAIChat:
         purpose: str,
     ) -> ModelResponse:
         wait = self.timeout + (cap or 1024) * WHOLE_ANSWER_SECONDS_PER_TOKEN
-        request = self._request(messages, tools, cap)
+        request = self._request(messages, tools, cap, purpose)
         resp = _fields(self._post(request, purpose=purpose, timeout=wait, stream=False))
         if not getattr(resp, "choices", None):
             raise ModelError(f"model call to {self.endpoint} failed: the response has no choices")
@@ -542,7 +553,7 @@ class OpenAIChat:
         purpose: str,
     ) -> ModelResponse:
         started = time.monotonic()
-        request = self._request(messages, tools, cap)
+        request = self._request(messages, tools, cap, purpose)
         body = {**request, "stream": True, "stream_options": {"include_usage": True}}
         stream = self._post(body, purpose=purpose, timeout=self.timeout)
         watch = Watchdog(stream.response, started, self.timeout, self.stall_timeout)

@@ -111,13 +111,14 @@ def show(
     found, messages = session_with_messages(
         st.db(create=False), st.user(user), chosen, last_runs=last
     )
+    settings = st.db().run_settings(found.pk)
     if json_:
-        st.env.print_json(session_document(found, messages))
+        st.env.print_json(session_document(found, messages, run_settings=settings))
     else:
         from ..pager import paged
 
         with paged(st.env, pager) as env:
-            views.show_session(env, found, messages)
+            views.show_session(env, found, messages, run_settings=settings)
 
 
 @group.command()
@@ -180,10 +181,11 @@ def export(
     st = state(ctx)
     chosen = session_id(session, session_option)
     found, messages = session_with_messages(st.db(create=False), st.user(user), chosen)
+    settings = st.db().run_settings(found.pk)
     if format_ is ExportFormat.json:
-        text = json_text(session_document(found, messages, full=True))
+        text = json_text(session_document(found, messages, full=True, run_settings=settings))
     else:
-        text = views.markdown_export(found, messages)
+        text = views.markdown_export(found, messages, run_settings=settings)
     if output is None or str(output) == "-":
         # Piped or to a file: exactly as stored. On a terminal: made inert.
         st.env.stdout.write(safe_text(text) if st.env.stdout_isatty else text)

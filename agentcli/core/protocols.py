@@ -103,9 +103,13 @@ class SessionStore(Protocol):
         owner: str,
         *,
         attachments: list[dict[str, Any]] | None = None,
+        instructions: str | None = None,
+        role: str | None = None,
     ) -> tuple[Session, Run]:
         """The session (created if new) and a new running run holding the user's message
-        (and what is known of the files attached to it: name, size, kind)."""
+        (and what is known of the files attached to it: name, size, kind).
+        ``instructions`` and ``role``, when not ``None``, become the session's (``""``
+        clears them)."""
         ...
 
     def finish_run(
@@ -118,8 +122,14 @@ class SessionStore(Protocol):
         usage: Usage | None = None,
         error: str | None = None,
         duration_ms: int | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> Run:
-        """Store the rest of a run and its final status, all or nothing."""
+        """Store the rest of a run and its final status, all or nothing; ``settings``
+        record what the run was sent (instructions, role, generation options)."""
+        ...
+
+    def run_settings(self, session_pk: int) -> dict[str, dict[str, Any]]:
+        """The settings each run of a session recorded, by run id."""
         ...
 
     def mark_interrupted(self, is_alive: Callable[[str], bool]) -> int: ...

@@ -22,6 +22,9 @@ class Session(NamedTuple):
     summary: str | None = None
     summary_through: int | None = None
     summary_updated_at: str | None = None
+    # Instructions given with --system (kept for the session's later runs) and its role.
+    instructions: str | None = None
+    role: str | None = None
 
 
 class Run(NamedTuple):

@@ -202,7 +202,8 @@ class MemoryTools:
         if found is None:
             raise ToolError(f"session {session_id!r} not found")
         messages = self.store.session_messages(found.pk, last_runs=last_runs)
-        return {**session_document(found, messages), "runs": found.runs}
+        settings = self.store.run_settings(found.pk)
+        return {**session_document(found, messages, run_settings=settings), "runs": found.runs}
 
     # -- the resource -----------------------------------------------------------
     def memories_markdown(self, user_id: str) -> str:

@@ -68,7 +68,9 @@ def get_session(
     db = runner(request).db
     db.mark_interrupted(owner_alive)
     found = db.require_session(user, session_id)
-    return session_document(found, db.session_messages(found.pk, last_runs=last))
+    return session_document(
+        found, db.session_messages(found.pk, last_runs=last), run_settings=db.run_settings(found.pk)
+    )
 
 
 @router.patch("/{session_id}", summary="Rename a session")

@@ -75,6 +75,9 @@ class Agent:
         db: Store,
         *,
         instructions: str | None = None,
+        default_instructions: str | None = None,
+        role: str | None = None,
+        options: dict[str, Any] | None = None,
         add_history_to_context: bool = True,
         num_history_runs: int = 5,
         enable_agentic_memory: bool = False,
@@ -102,7 +105,15 @@ class Agent:
         self.max_tokens = max_tokens
         self._window: int | None = None
         self.db = db
-        self.instructions = instructions or DEFAULT_INSTRUCTIONS
+        # Instructions given for this agent's runs become the session's and are sent
+        # to its later runs too; ``""`` clears the session's. A session without any
+        # is sent ``default_instructions`` (the configured ones), else the built-in.
+        self.given_instructions = instructions
+        self.instructions = default_instructions or DEFAULT_INSTRUCTIONS
+        # The role the runs use (remembered by the session) and the generation
+        # options the model client sends: recorded with each run.
+        self.role = role
+        self.options = dict(options or {})
         self.add_history_to_context = add_history_to_context
         self.num_history_runs = num_history_runs
         self.max_tool_rounds = max_tool_rounds
@@ -190,7 +201,10 @@ class Agent:
             self.model.id,
             current_owner(),
             attachments=[a.meta() for a in attachments] or None,
+            instructions=self.given_instructions,
+            role=self.role,
         )
+        settings = self.run_settings(session)
         emit = self._sink(on_event)
         emit(RunStarted(run.run_id, session_id, user_id))
         started = time.monotonic()
@@ -219,28 +233,81 @@ class Agent:
             elif cancel is not None and cancel.requested:
                 status, reason = cancel.status, cancel.reason
             partial = _unfinished(streamed, new)
-            self._end(session, run, message, emit, status, new, partial, started, error=reason)
+            self._end(
+                session,
+                run,
+                message,
+                emit,
+                status,
+                new,
+                partial,
+                started,
+                error=reason,
+                settings=settings,
+            )
             if isinstance(exc, Terminated):
                 raise  # the process goes on stopping
             raise RunCancelled(status) from None
         except PartialResponseError as exc:
             self._end(
-                session, run, message, emit, "error", new, [exc.partial], started, error=str(exc)
+                session,
+                run,
+                message,
+                emit,
+                "error",
+                new,
+                [exc.partial],
+                started,
+                error=str(exc),
+                settings=settings,
             )
             raise
         except ContextLengthError as exc:
             # The server counted more than we did: the next run reads the window
             # and the token ratio it taught the model client.
             self._window = None
-            self._end(session, run, message, emit, "error", new, [], started, error=str(exc))
+            self._end(
+                session,
+                run,
+                message,
+                emit,
+                "error",
+                new,
+                [],
+                started,
+                error=str(exc),
+                settings=settings,
+            )
             raise
         except AgentCliError as exc:  # a model failure, or a message too long to send
-            self._end(session, run, message, emit, "error", new, [], started, error=str(exc))
+            self._end(
+                session,
+                run,
+                message,
+                emit,
+                "error",
+                new,
+                [],
+                started,
+                error=str(exc),
+                settings=settings,
+            )
             raise
         except BaseException as exc:
             partial = _unfinished(streamed, new)
             error = type(exc).__name__
-            self._end(session, run, message, emit, "error", new, partial, started, error=error)
+            self._end(
+                session,
+                run,
+                message,
+                emit,
+                "error",
+                new,
+                partial,
+                started,
+                error=error,
+                settings=settings,
+            )
             raise
         duration = _ms_since(started)
         session, finished = self._finish(
@@ -253,6 +320,7 @@ class Agent:
             model=response.model,
             usage=usage,
             duration_ms=duration,
+            settings=settings,
         )
         result = RunResult(
             content=response.content,
@@ -341,6 +409,25 @@ class Agent:
             self._window = window
         return self._window
 
+    def session_instructions(self, session: Session) -> str:
+        """The instructions a run of ``session`` is sent: those given to this agent,
+        else the session's own, else the configured ones, else the built-in."""
+        if self.given_instructions:
+            return self.given_instructions
+        if self.given_instructions is None and session.instructions:
+            return session.instructions
+        return self.instructions
+
+    def run_settings(self, session: Session) -> dict[str, Any]:
+        """What a run of ``session`` is sent, as recorded with it: its instructions
+        (``None``: the built-in ones), its role and the generation options."""
+        instructions = self.session_instructions(session)
+        return {
+            "instructions": None if instructions == DEFAULT_INSTRUCTIONS else instructions,
+            "role": self.role if self.role is not None else session.role,
+            "options": {"max_tokens": self.max_tokens, **self.options},
+        }
+
     # -- the parts of a run ---------------------------------------------------
     def fit_context(
         self,
@@ -385,7 +472,7 @@ class Agent:
         )
 
     def build_context(self, session: Session, user_id: str, message: str) -> Context:
-        context = Context(instructions=self.instructions, message=message)
+        context = Context(instructions=self.session_instructions(session), message=message)
         if self.add_history_to_context and self.num_history_runs > 0:
             after: int | None = None
             limit: int | None = self.num_history_runs
@@ -485,6 +572,8 @@ class Agent:
             model,
             current_owner(),
             attachments=run.attachments,
+            instructions=session.instructions,
+            role=session.role,
         )
         finished = self.db.finish_run(again.pk, **end)
         self.warn(
@@ -506,6 +595,7 @@ class Agent:
         started: float,
         *,
         error: str,
+        settings: dict[str, Any] | None = None,
     ) -> None:
         partial = "".join(streamed)
         messages = list(new)
@@ -521,6 +611,7 @@ class Agent:
                 messages=messages,
                 error=error,
                 duration_ms=_ms_since(started),
+                settings=settings,
             )
         except Exception as exc:  # the original failure matters more
             log.warning("could not record the end of run %s: %s", run.run_id, exc)

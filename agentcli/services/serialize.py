@@ -45,9 +45,18 @@ def message_json(message: Message, *, full: bool = False) -> dict[str, Any]:
 
 
 def session_document(
-    session: Session, messages: list[Message], *, full: bool = False
+    session: Session,
+    messages: list[Message],
+    *,
+    full: bool = False,
+    run_settings: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A session with its messages (``sessions show --json``; ``full`` for export)."""
+    """A session with its messages (``sessions show --json``; ``full`` for export).
+
+    ``instructions`` and ``role`` are the session's own (``--system``, ``--role``);
+    ``run_settings`` what each run was sent: its instructions (``null``: the
+    built-in ones), role and generation options."""
+    shown = {m.run_id for m in messages}
     return {
         "user_id": session.user_id,
         "session_id": session.session_id,
@@ -55,7 +64,14 @@ def session_document(
         "created_at": session.created_at,
         "updated_at": session.updated_at,
         "summary": session.summary,
+        "instructions": session.instructions,
+        "role": session.role,
         "messages": [message_json(m, full=full) for m in messages],
+        "run_settings": [
+            {"run_id": run_id, **settings}
+            for run_id, settings in (run_settings or {}).items()
+            if run_id in shown
+        ],
     }
 
 

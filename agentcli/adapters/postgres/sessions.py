@@ -21,12 +21,12 @@ from .schema import INDEXED_CHARS
 
 _SESSION_FIELDS = (
     "id, user_id, session_id, name, created_at, updated_at, {runs}, "
-    "summary, summary_through, summary_updated_at"
+    "summary, summary_through, summary_updated_at, instructions, role"
 )
 _SESSION_COLS = (
     "s.id, s.user_id, s.session_id, s.name, s.created_at, s.updated_at, "
     "(SELECT count(*) FROM runs r WHERE r.session_pk = s.id), "
-    "s.summary, s.summary_through, s.summary_updated_at"
+    "s.summary, s.summary_through, s.summary_updated_at, s.instructions, s.role"
 )
 _RUN_COLS = (
     "id, run_id, session_pk, status, model, input_tokens, output_tokens, error, "
@@ -161,9 +161,12 @@ class SessionQueries(Database):
         owner: str,
         *,
         attachments: list[dict[str, Any]] | None = None,
+        instructions: str | None = None,
+        role: str | None = None,
     ) -> tuple[Session, Run]:
         """The session (created if new) and a new running run with the user's message,
-        in one statement: what every run starts with."""
+        in one statement: what every run starts with. ``instructions`` and ``role``,
+        when given, become the session's (``""`` clears them)."""
         return self._begin_run(
             uuid.uuid4().hex,
             user_id,
@@ -172,6 +175,8 @@ class SessionQueries(Database):
             model,
             owner,
             attachments=attachments,
+            instructions=instructions,
+            role=role,
         )
 
     @retrying
@@ -185,6 +190,8 @@ class SessionQueries(Database):
         owner: str,
         *,
         attachments: list[dict[str, Any]] | None = None,
+        instructions: str | None = None,
+        role: str | None = None,
     ) -> tuple[Session, Run]:
         # Safe to repeat: a second attempt after a commit whose answer was lost
         # finds the run by its id instead of storing the message twice. The run's
@@ -192,10 +199,15 @@ class SessionQueries(Database):
         # a session, start times follow the order runs are stored in.
         now = utcnow()
         row = self.execute(
-            "WITH s AS (INSERT INTO sessions (user_id, session_id, name, created_at, updated_at) "
-            "VALUES (%(user)s, %(session)s, %(title)s, %(now)s, %(now)s) "
+            "WITH s AS (INSERT INTO sessions (user_id, session_id, name, created_at, updated_at, "
+            "instructions, role) "
+            "VALUES (%(user)s, %(session)s, %(title)s, %(now)s, %(now)s, "
+            "nullif(%(instructions)s, ''), nullif(%(role)s, '')) "
             "ON CONFLICT (user_id, session_id) DO UPDATE SET updated_at = excluded.updated_at, "
-            "name = coalesce(sessions.name, excluded.name) RETURNING "
+            "name = coalesce(sessions.name, excluded.name), "
+            "instructions = CASE WHEN %(set_instructions)s THEN excluded.instructions "
+            "ELSE sessions.instructions END, "
+            "role = CASE WHEN %(set_role)s THEN excluded.role ELSE sessions.role END RETURNING "
             + _SESSION_FIELDS.format(runs="0")
             + "), r AS (INSERT INTO runs (run_id, session_pk, status, model, owner, started_at, "
             "attachments) SELECT %(run_id)s, s.id, 'running', %(model)s, %(owner)s, "
@@ -214,18 +226,22 @@ class SessionQueries(Database):
                 "owner": owner,
                 "message": user_message,
                 "attachments": json.dumps(attachments) if attachments else None,
+                "instructions": instructions,
+                "set_instructions": instructions is not None,
+                "role": role,
+                "set_role": role is not None,
             },
         ).fetchone()
         assert row is not None
-        session = _session(row[:10])
-        if row[10] is None:  # stored by an attempt whose answer was lost
+        session = _session(row[:12])
+        if row[12] is None:  # stored by an attempt whose answer was lost
             found = self.execute(
                 f"SELECT {_RUN_COLS} FROM runs WHERE run_id = %s", (run_id,)
             ).fetchone()
             assert found is not None
             return session, Run(*found)
         run = Run(
-            row[10],
+            row[12],
             run_id,
             session.pk,
             "running",
@@ -233,7 +249,7 @@ class SessionQueries(Database):
             0,
             0,
             None,
-            row[11],
+            row[13],
             None,
             None,
             attachments,
@@ -251,8 +267,10 @@ class SessionQueries(Database):
         usage: Usage | None = None,
         error: str | None = None,
         duration_ms: int | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> Run:
-        """Store the rest of a run and its final status, in one statement.
+        """Store the rest of a run and its final status, in one statement; ``settings``
+        are what the run was sent (instructions, role, options).
 
         Only a running run is finished: a second attempt (after a lost answer)
         changes nothing and returns the run as stored. ``RunGoneError`` when the
@@ -264,7 +282,8 @@ class SessionQueries(Database):
         row = self.execute(
             "WITH r AS (UPDATE runs SET status = %(status)s, model = coalesce(%(model)s, model), "
             "input_tokens = %(tin)s, output_tokens = %(tout)s, error = %(error)s, owner = NULL, "
-            "finished_at = %(now)s, duration_ms = %(ms)s "
+            "finished_at = %(now)s, duration_ms = %(ms)s, "
+            "settings = coalesce(%(settings)s, settings) "
             "WHERE id = %(pk)s AND status = 'running' RETURNING " + _RUN_COLS + "), "
             "base AS (SELECT coalesce(max(seq), -1) AS seq FROM messages WHERE run_pk = %(pk)s), "
             "ins AS (INSERT INTO messages (run_pk, seq, role, content, tool_calls, tool_call_id, "
@@ -282,6 +301,7 @@ class SessionQueries(Database):
                 "error": error,
                 "now": utcnow(),
                 "ms": duration_ms,
+                "settings": json.dumps(settings) if settings is not None else None,
                 "pk": run_pk,
                 "roles": [m["role"] for m in batch],
                 "contents": [m.get("content") for m in batch],
@@ -297,6 +317,16 @@ class SessionQueries(Database):
             raise RunGoneError(
                 f"run {run_pk} is no longer stored: its session was deleted"
             ) from None
+
+    @retrying
+    def run_settings(self, session_pk: int) -> dict[str, dict[str, Any]]:
+        """What each run of a session was sent, by run id (runs without any left out)."""
+        rows = self.execute(
+            "SELECT run_id, settings FROM runs WHERE session_pk = %s AND settings IS NOT NULL "
+            "ORDER BY id",
+            (session_pk,),
+        ).fetchall()
+        return {run_id: json.loads(text) for run_id, text in rows}
 
     @retrying
     def get_run(self, run_pk: int) -> Run:

@@ -202,6 +202,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN attachments TEXT;
         """,
     ),
+    (
+        # What a session was told and what each run was sent: the session's
+        # instructions (from --system, kept for its later runs) and role, and a
+        # run's settings (instructions used, role, generation options) as JSON.
+        "session_settings",
+        """
+        ALTER TABLE sessions ADD COLUMN instructions TEXT;
+        ALTER TABLE sessions ADD COLUMN role TEXT;
+        ALTER TABLE runs ADD COLUMN settings TEXT;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -20,13 +20,13 @@ from .db import fts_query, utcnow
 _SESSION_COLS = (
     "s.id, s.user_id, s.session_id, s.name, s.created_at, s.updated_at, "
     "(SELECT count(*) FROM runs r WHERE r.session_pk = s.id), "
-    "s.summary, s.summary_through, s.summary_updated_at"
+    "s.summary, s.summary_through, s.summary_updated_at, s.instructions, s.role"
 )
 # The same without counting the session's runs (0): a count walks all of them,
 # and the per-run path must cost the same in a session of any length.
 _SESSION_COLS_UNCOUNTED = (
     "s.id, s.user_id, s.session_id, s.name, s.created_at, s.updated_at, 0, "
-    "s.summary, s.summary_through, s.summary_updated_at"
+    "s.summary, s.summary_through, s.summary_updated_at, s.instructions, s.role"
 )
 _RUN_COLS = (
     "id, run_id, session_pk, status, model, input_tokens, output_tokens, error, "
@@ -93,6 +93,22 @@ def ensure_session(conn: Connection, user_id: str, session_id: str) -> Session:
         (user_id, session_id),
     ).fetchone()
     return _session(row)
+
+
+def set_session_settings(
+    conn: Connection, session: Session, *, instructions: str | None, role: str | None
+) -> Session:
+    """Change a session's instructions and/or role (``None``: unchanged; ``""``: cleared).
+    Call within a transaction."""
+    if instructions is not None:
+        conn.execute(
+            "UPDATE sessions SET instructions = ? WHERE id = ?", (instructions or None, session.pk)
+        )
+        session = session._replace(instructions=instructions or None)
+    if role is not None:
+        conn.execute("UPDATE sessions SET role = ? WHERE id = ?", (role or None, session.pk))
+        session = session._replace(role=role or None)
+    return session
 
 
 def latest_session(conn: Connection, user_id: str) -> Session | None:
@@ -182,6 +198,7 @@ def finish_run(
     usage: Usage,
     error: str | None,
     duration_ms: int | None,
+    settings: dict[str, Any] | None = None,
 ) -> Run:
     """Store the rest of a run and its final status. Call within a transaction.
 
@@ -211,9 +228,19 @@ def finish_run(
         )
     conn.execute(
         "UPDATE runs SET status = ?, model = coalesce(?, model), input_tokens = ?, "
-        "output_tokens = ?, error = ?, owner = NULL, finished_at = ?, duration_ms = ? "
-        "WHERE id = ?",
-        (status, model, usage.input_tokens, usage.output_tokens, error, now, duration_ms, run_pk),
+        "output_tokens = ?, error = ?, owner = NULL, finished_at = ?, duration_ms = ?, "
+        "settings = coalesce(?, settings) WHERE id = ?",
+        (
+            status,
+            model,
+            usage.input_tokens,
+            usage.output_tokens,
+            error,
+            now,
+            duration_ms,
+            json.dumps(settings) if settings is not None else None,
+            run_pk,
+        ),
     )
     conn.execute(
         "UPDATE sessions SET updated_at = ? WHERE id = (SELECT session_pk FROM runs WHERE id = ?)",
@@ -227,6 +254,16 @@ def get_run(conn: Connection, run_pk: int) -> Run:
     if row is None:
         raise NotFoundError(f"no run {run_pk}")
     return run_record(row)
+
+
+def run_settings(conn: Connection, session_pk: int) -> dict[str, dict[str, Any]]:
+    """The settings each run of a session recorded, by run id (runs without any left out)."""
+    rows = conn.execute(
+        "SELECT run_id, settings FROM runs WHERE session_pk = ? AND settings IS NOT NULL "
+        "ORDER BY id",
+        (session_pk,),
+    ).fetchall()
+    return {run_id: json.loads(text) for run_id, text in rows}
 
 
 def running_runs(conn: Connection) -> list[tuple[int, str]]:

@@ -84,11 +84,17 @@ class SqliteDb(ArchiveQueries, Database):
         owner: str,
         *,
         attachments: list[dict[str, Any]] | None = None,
+        instructions: str | None = None,
+        role: str | None = None,
     ) -> tuple[Session, Run]:
         """The session (created if new) and a new running run with the user's message,
-        in one transaction: what every run starts with."""
+        in one transaction: what every run starts with. ``instructions`` and ``role``,
+        when given, become the session's (``""`` clears them)."""
         with self.transaction() as conn:
             session = sessions.ensure_session(conn, user_id, session_id)
+            session = sessions.set_session_settings(
+                conn, session, instructions=instructions, role=role
+            )
             return session, sessions.start_run(
                 conn, session, user_message, model, owner, attachments=attachments
             )
@@ -103,8 +109,10 @@ class SqliteDb(ArchiveQueries, Database):
         usage: Usage | None = None,
         error: str | None = None,
         duration_ms: int | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> Run:
-        """Store the rest of a run and its final status, in one transaction."""
+        """Store the rest of a run and its final status, in one transaction;
+        ``settings`` are what the run was sent (instructions, role, options)."""
         with self.transaction() as conn:
             return sessions.finish_run(
                 conn,
@@ -115,7 +123,13 @@ class SqliteDb(ArchiveQueries, Database):
                 usage=usage or Usage(),
                 error=error,
                 duration_ms=duration_ms,
+                settings=settings,
             )
+
+    def run_settings(self, session_pk: int) -> dict[str, dict[str, Any]]:
+        """What each run of a session was sent, by run id."""
+        with self.connected() as conn:
+            return sessions.run_settings(conn, session_pk)
 
     def get_run(self, run_pk: int) -> Run:
         with self.connected() as conn:
