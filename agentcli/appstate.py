@@ -8,7 +8,7 @@ configuration, the store nor the terminal renderer.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -45,7 +45,7 @@ class AppState:
             self._db = open_store(self.db_override, create=create)
         return self._db
 
-    def settings(self, **flags: object) -> Settings:
+    def settings(self, **flags: Any) -> Settings:
         """Settings with these command-line values on top (``None`` = not given)."""
         from .config import load_settings
 

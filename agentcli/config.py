@@ -160,6 +160,16 @@ class Settings:
     vision_models: tuple[str, ...] = ()
     # Other names for models: [aliases] fast = "llama3.2:1b".
     aliases: dict[str, str] = field(default_factory=dict)
+    # Instructions for sessions given none (--system sets a session's own).
+    system: str | None = None
+    # Generation options: named ones, and any other body field (``options``).
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    # A role of config.toml or roles/ (chat --role) and a named endpoint.
+    role: str | None = None
+    endpoint: str | None = None
     # Bearer token `agentcli serve` requires of every request but /health.
     server_token: str | None = field(default=None, repr=False)
     db: str | None = field(default=None, repr=False)
@@ -169,6 +179,11 @@ class Settings:
     @property
     def default_user(self) -> str:
         return self.user or login_name()
+
+    def generation_options(self) -> dict[str, Any]:
+        """The body fields sent with a person's runs: ``options``, then the named ones."""
+        named = {"temperature": self.temperature, "top_p": self.top_p, "seed": self.seed}
+        return {**self.options, **{k: v for k, v in named.items() if v is not None}}
 
     def public_items(self) -> list[tuple[str, Any, str]]:
         """(name, shown value, source) for display; the API key is never shown."""
@@ -212,6 +227,11 @@ ENV_VARS = {
     "file_limit": "AGENTCLI_FILE_LIMIT",
     "vision": "AGENTCLI_VISION",
     "vision_models": "AGENTCLI_VISION_MODELS",
+    "system": "AGENTCLI_SYSTEM",
+    "temperature": "AGENTCLI_TEMPERATURE",
+    "top_p": "AGENTCLI_TOP_P",
+    "seed": "AGENTCLI_SEED",
+    "endpoint": "AGENTCLI_ENDPOINT",
     "server_token": "AGENTCLI_SERVER_TOKEN",
     "db": "AGENTCLI_DB",
     "db_schema": "AGENTCLI_DB_SCHEMA",
@@ -219,6 +239,8 @@ ENV_VARS = {
 
 # Keys accepted in config.toml; "default_user" is the documented spelling of "user".
 FILE_KEYS = {name: name for name in ENV_VARS} | {"default_user": "user", "aliases": "aliases"}
+# Tables of config.toml: [options] (generation options), [roles.NAME], [endpoints.NAME].
+FILE_TABLES = ("options", "roles", "endpoints")
 
 
 def _coerce(name: str, raw: Any, origin: str) -> Any:
@@ -326,7 +348,7 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
         return {}
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    unknown = sorted(set(data) - set(FILE_KEYS))
+    unknown = sorted(set(data) - set(FILE_KEYS) - set(FILE_TABLES))
     if unknown:
         raise ConfigError(f"config file {path}: unknown setting {unknown[0]!r}")
     from .filemodes import warn_if_exposed
@@ -335,23 +357,57 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
     return data
 
 
-def load_settings(**flags: Any) -> Settings:
-    """Resolve settings; ``flags`` are command-line values, ``None`` meaning not given."""
+def load_settings(*, role: str | None = None, **flags: Any) -> Settings:
+    """Resolve settings; ``flags`` are command-line values, ``None`` meaning not given.
+
+    ``role`` names a role whose values come between the flags and the rest
+    (flags > role > environment > config file > defaults). ``flags["options"]``
+    (``-o``) adds to the generation options of the file and the role. A chosen
+    endpoint supplies the base URL and key, and its model unless one is set by
+    a flag, a role or ``AGENTCLI_MODEL``.
+    """
     settings = Settings()
     path = config_path()
-    for key, value in read_config_file(path).items():
+    data = read_config_file(path)
+    for key, value in data.items():
+        if key in FILE_TABLES:
+            continue
         name = FILE_KEYS[key]
         setattr(settings, name, _coerce(name, value, str(path)))
         settings.sources[name] = "file"
+    if "options" in data:
+        from .profiles import check_options
+
+        settings.options = check_options(data["options"], f"[options] in {path}")
+        _lift_named(settings, "file")
     for name, var in ENV_VARS.items():
         value = os.environ.get(var)
         if value not in (None, ""):
             setattr(settings, name, _coerce(name, value, var))
             settings.sources[name] = f"env {var}"
+    if role:
+        from .profiles import find_role, load_roles
+
+        found = find_role(load_roles(data.get("roles"), config_dir(), path), role)
+        for name, value in found.settings().items():
+            if name == "options":
+                settings.options = {**settings.options, **value}
+                _lift_named(settings, f"role {found.name}")
+            else:
+                setattr(settings, name, value)
+            settings.sources[name] = f"role {found.name}"
+        settings.role = found.name
+        settings.sources["role"] = "flag"
+    extra = flags.pop("options", None)
+    if extra:
+        settings.options = {**settings.options, **extra}
+        _lift_named(settings, "flag")
     for name, value in flags.items():
         if value is not None:
             setattr(settings, name, value)
             settings.sources[name] = "flag"
+    if settings.endpoint:
+        _use_endpoint(settings, data.get("endpoints"), path)
     _validate(settings)
     # A model may be named by its alias wherever a name is given.
     settings.model = settings.aliases.get(settings.model, settings.model)
@@ -378,3 +434,34 @@ def _names(raw: Any, origin: str) -> tuple[str, ...]:
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
         raise ConfigError(f"{origin}: vision_models must be a list of model names")
     return tuple(i.strip() for i in items if i.strip())
+
+
+def _lift_named(settings: Settings, source: str) -> None:
+    """Options with a setting of their own (``-o temperature=0.2``) set that setting."""
+    for name in ("temperature", "top_p", "seed"):
+        if name in settings.options:
+            setattr(settings, name, settings.options.pop(name))
+            settings.sources[name] = source
+    if settings.options:
+        settings.sources["options"] = source
+
+
+def _use_endpoint(settings: Settings, table: Any, path: Path) -> None:
+    from .profiles import find_endpoint
+
+    found = find_endpoint(table, settings.endpoint or "", os.environ, path)
+    label = f"endpoint {found.name}"
+    settings.base_url = found.base_url
+    settings.api_key = found.api_key
+    settings.sources["base_url"] = settings.sources["api_key"] = label
+    if found.model and settings.sources.get("model", "default") in ("default", "file"):
+        settings.model = found.model
+        settings.sources["model"] = label
+
+
+def load_roles() -> dict[str, Any]:
+    """Every role of the config file and of the ``roles/`` folder, by name."""
+    from .profiles import load_roles as roles_of
+
+    path = config_path()
+    return roles_of(read_config_file(path).get("roles"), config_dir(), path)

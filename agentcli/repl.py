@@ -22,6 +22,8 @@ from .notices import Notices
 from .render import ReplyStream, safe_text
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .config import Settings
     from .core.attachments import Attachment
     from .core.protocols import Store
@@ -53,6 +55,7 @@ class Repl:
         input: Any = None,
         output: Any = None,
         usage: bool = False,
+        use_role: Callable[[str], tuple[Settings, Agent]] | None = None,
     ):
         self.env = env
         self.db = db
@@ -64,6 +67,8 @@ class Repl:
         self._input = input
         self._output = output
         self.usage = usage  # token counts after each reply (--usage)
+        # Settings and an agent for another role (``""``: none), for /role.
+        self._use_role = use_role
         # Memory notices and warnings of runs and of the work that follows
         # them (on a worker thread), shown between prompts.
         self.notices = Notices(env)
@@ -94,12 +99,21 @@ class Repl:
         self.settings.model = chosen
         return chosen
 
+    def use_role(self, name: str) -> None:
+        """Run the following messages with the role ``name`` (``""``: none)."""
+        if self._use_role is None:
+            raise AgentCliError("roles cannot be changed here")
+        settings, agent = self._use_role(name)
+        self.agent.wait()
+        self.agent, self.settings = agent, settings
+
     # -- what is shown ------------------------------------------------------------
     def header(self) -> None:
         s = self.settings
+        role = f" · role {s.role}" if s.role else ""
         self.env.line(
             f"agentcli · user {self.user_id} · session {self.session_id} · "
-            f"model {s.model} · memory {s.memory}",
+            f"model {s.model} · memory {s.memory}{role}",
             "bold",
         )
         self.env.line("/help lists commands · Esc Enter: new line · Ctrl-D: leave", "dim")

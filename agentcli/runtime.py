@@ -86,6 +86,7 @@ def chat_model(settings: Settings, model_id: str | None = None) -> OpenAIChat:
         timeout=settings.timeout,
         stall_timeout=settings.stall_timeout,
         max_tokens=settings.max_tokens,
+        options=settings.generation_options(),
     )
     model.notes = FileNotes(data_dir() / ENDPOINTS_FILE, model.note_scope)
     endpoint = model.endpoint
@@ -108,6 +109,7 @@ def build_agent(
     store: Store,
     *,
     instructions: str | None = None,
+    role: str | None = None,
     on_event: EventSink | None = None,
     model: ChatModel | None = None,
     memory_model: ChatModel | None = None,
@@ -121,6 +123,10 @@ def build_agent(
     memory manager (default: ``settings.memory_model``, else the chat model),
     ``summary_model`` the summary folds (default: the chat model). ``executor``
     runs the follow-up work of background runs.
+
+    ``instructions`` and ``role``, when given, become the session's (``""``
+    clears); a role also clears the session's own instructions, so that the
+    role's (``settings.system``) are sent.
     """
     from .services.agent import Agent
 
@@ -129,7 +135,10 @@ def build_agent(
     return Agent(
         model=model or chat_model(settings),
         db=store,
-        instructions=instructions,
+        instructions="" if instructions is None and role else instructions,
+        default_instructions=settings.system,
+        role=role,
+        options=settings.generation_options(),
         num_history_runs=settings.history_runs,
         add_history_to_context=settings.history_runs > 0,
         enable_agentic_memory=settings.memory == "agentic",

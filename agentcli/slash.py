@@ -58,6 +58,9 @@ class Repl(Protocol):
     def use_model(self, name: str) -> str:
         """Answer the following runs with model ``name`` (an alias resolved); its name."""
 
+    def use_role(self, name: str) -> None:
+        """Use the role ``name`` (``""``: none) for the following runs."""
+
 
 Handler = Callable[["Repl", str], None]
 Completer = Callable[["Repl", str], Iterable[str]]
@@ -362,6 +365,33 @@ def model(repl: Repl, arg: str) -> None:
     chosen = repl.use_model(arg)
     shown = chosen if chosen == arg else f"{chosen} (alias {arg})"
     repl.env.info(f"model: {shown}")
+
+
+def _role_names(repl: Repl, prefix: str) -> list[str]:
+    from .config import load_roles
+
+    try:
+        return [name for name in load_roles() if name.startswith(prefix)]
+    except Exception:  # a broken config file: no completions
+        return []
+
+
+@command(
+    "role",
+    args="[NAME|none]",
+    help="Use a role for the following messages (none: no role); alone, the current one.",
+    complete=_role_names,
+)
+def role(repl: Repl, arg: str) -> None:
+    if arg:
+        repl.use_role("" if arg == "none" else arg)
+    s = repl.settings
+    if not s.role:
+        repl.env.info(f"no role · model {s.model}")
+        return
+    repl.env.info(f"role {s.role} · model {s.model} · memory {s.memory}")
+    if s.system:
+        repl.env.line(views.one_line(s.system, 200), "dim")
 
 
 @command("exit", help="Leave (as does Ctrl-D).", aliases=("quit",))

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Bring a session's summary up to date with every completed run and print it.",
     ),
     "config": ("config", "group", "Show the configuration file and settings."),
+    "roles": ("roles", "group", "List, show and edit roles: named instructions and settings."),
     "mcp": (
         "mcp_command",
         "mcp",

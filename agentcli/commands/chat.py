@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -90,7 +90,46 @@ def chat(
         int | None,
         typer.Option(help="Past runs sent with each message; 0 turns history off [default: 5]"),
     ] = None,
-    system: Annotated[str | None, typer.Option(help="System instructions for the model.")] = None,
+    system: Annotated[
+        str | None,
+        typer.Option(
+            help="System instructions, kept by the session for its later runs "
+            '("" goes back to the default) [env: AGENTCLI_SYSTEM]'
+        ),
+    ] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(
+            "--role",
+            "-r",
+            help="A role of config.toml or roles/NAME.md; the session keeps it "
+            '("" drops it). agentcli roles list shows them.',
+        ),
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(help="A named endpoint of config.toml [env: AGENTCLI_ENDPOINT]"),
+    ] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option(help="Sampling temperature, 0 to 2 [env: AGENTCLI_TEMPERATURE]"),
+    ] = None,
+    top_p: Annotated[
+        float | None, typer.Option(help="Nucleus sampling, 0 to 1 [env: AGENTCLI_TOP_P]")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for repeatable sampling [env: AGENTCLI_SEED]")
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            metavar="KEY=VALUE",
+            help="Any other request field (repeatable); a VALUE that parses as JSON is sent "
+            "as that, else as a string.",
+        ),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(
@@ -167,7 +206,9 @@ def chat(
     message = " ".join(words) if words else None
     if continue_ and session is not None:
         raise UsageError("--continue and --session cannot be used together")
-    settings = st.settings(
+    from ..profiles import parse_option_pairs
+
+    flags = dict(
         model=model,
         history_runs=history_runs,
         memory=memory,
@@ -178,7 +219,15 @@ def chat(
         context_window=context_window,
         file_limit=file_limit,
         vision=vision,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        endpoint=endpoint,
+        options=parse_option_pairs(option or []) or None,
     )
+    settings = st.settings(**flags)
+    if role:
+        settings = st.settings(role=role, **flags)  # an unknown role fails before any call
     st.env.markdown = settings.markdown
     user_id = st.user(user)
 
@@ -213,14 +262,27 @@ def chat(
     elif not session_id.strip():
         raise UsageError("the session id must not be empty")
 
-    agent = build_agent(settings, db, instructions=system)
+    if role is None:  # the role the session keeps, if it has one
+        settings = _remembered_role(st, flags, settings, user_id, session_id)
+    agent = build_agent(settings, db, instructions=system, role=role)
     # SIGTERM, and SIGHUP when the terminal closes, stop a reply as Ctrl-C does.
     with stop_signals_interrupt():
         if interactive:
             from ..repl import Repl
 
+            def use_role(name: str) -> tuple[Settings, Agent]:
+                chosen = st.settings(role=name, **flags) if name else st.settings(**flags)
+                return chosen, build_agent(chosen, db, role=name)
+
             repl = Repl(
-                st.env, db, agent, settings, user_id=user_id, session_id=session_id, usage=usage
+                st.env,
+                db,
+                agent,
+                settings,
+                user_id=user_id,
+                session_id=session_id,
+                usage=usage,
+                use_role=use_role,
             )
             repl.attached = attached  # for the first message
             repl.run()
@@ -258,6 +320,21 @@ def attach(st: AppState, settings: Settings, paths: list[str]) -> list[Attachmen
     if pictures and not accepts_images(settings, settings.model):
         raise FileRefused(no_vision(settings.model, pictures[0].name))
     return found
+
+
+def _remembered_role(
+    st: AppState, flags: dict[str, Any], settings: Settings, user_id: str, session_id: str
+) -> Settings:
+    """The settings with the role the session keeps; a role since removed is
+    left out with a warning."""
+    found = st.db().get_session(user_id, session_id)
+    if found is None or not found.role:
+        return settings
+    try:
+        return st.settings(role=found.role, **flags)
+    except UsageError as exc:
+        st.env.warning(f"{exc}; this run goes without it")
+        return settings
 
 
 def run_once(

@@ -21,6 +21,10 @@ def doctor(
             autocompletion=model_names,
         ),
     ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(help="A named endpoint of config.toml [env: AGENTCLI_ENDPOINT]"),
+    ] = None,
     json_: JsonOption = False,
 ) -> None:
     """Check the model endpoint: reachable, streaming, usage, tool calls, context window."""
@@ -28,7 +32,7 @@ def doctor(
     from ..services.doctor import diagnose
 
     st = state(ctx)
-    settings = st.settings(model=model)
+    settings = st.settings(model=model, endpoint=endpoint)
     chat = chat_model(settings)
     chat.check_configured()
     found = diagnose(chat)

@@ -36,6 +36,10 @@ def serve(
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model name [env: AGENTCLI_MODEL]")
     ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(help="A named endpoint of config.toml [env: AGENTCLI_ENDPOINT]"),
+    ] = None,
     history_runs: Annotated[
         int | None,
         typer.Option(help="Past runs sent with each message; 0 turns history off [default: 5]"),
@@ -76,6 +80,7 @@ def serve(
         memory_model=memory_model,
         summaries=summaries,
         server_token=token,
+        endpoint=endpoint,
     )
     from ..server.address import check_bind
 

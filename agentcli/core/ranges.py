@@ -72,6 +72,10 @@ SETTINGS: dict[str, Range] = {
     "memory_max_tokens": Range(16, 1_000_000, "tokens"),
     "summary_max_tokens": Range(16, 1_000_000, "tokens"),
     "file_limit": Range(1, 100_000_000, "bytes"),  # all the files of one message
+    # Generation options (also in [options], roles and -o).
+    "temperature": Range(0, 2, integer=False),
+    "top_p": Range(0, 1, integer=False),
+    "seed": Range(-(2**63), 2**63 - 1),
 }
 
 # The numeric options of single commands.
