@@ -20,7 +20,9 @@ def fill(db) -> None:
     memories added, changed, deleted and imported."""
     for user, session in [("sarah", "thread-42"), ("sarah", "other"), ("bob", "thread-42")]:
         for i in range(3):
-            _, run = db.begin_run(user, session, f"{user} message {i}", "m", "host:1:x")
+            _, run = db.begin_run(
+                user, session, f"{user} message {i}", "m", "host:1:x", instructions=f"Be {i}."
+            )
             db.finish_run(
                 run.pk,
                 status="completed",
@@ -32,6 +34,7 @@ def fill(db) -> None:
                 model="m-1",
                 usage=Usage(10 + i, 3),
                 duration_ms=5,
+                settings={"instructions": f"Be {i}.", "role": None, "options": {"seed": i}},
             )
             db.record_model_call(
                 user_id=user,
@@ -42,7 +45,7 @@ def fill(db) -> None:
                 model="m",
                 usage=Usage(7, 1),
             )
-        _, failed = db.begin_run(user, session, "this one failed", "m", "host:1:x")
+        _, failed = db.begin_run(user, session, "this one failed", "m", "host:1:x", role="r")
         db.finish_run(failed.pk, status="error", error="boom")
         db.set_summary(
             run.session_pk, f"- {user} summary", through_pk=run.pk, expected_through=None
@@ -61,12 +64,12 @@ def dump(path) -> dict:
     out = {
         "sessions": q(
             "SELECT s.user_id, s.session_id, s.name, s.created_at, s.updated_at, s.summary, "
-            "r.run_id, s.summary_updated_at FROM sessions s "
+            "r.run_id, s.summary_updated_at, s.instructions, s.role FROM sessions s "
             "LEFT JOIN runs r ON r.id = s.summary_through"
         ),
         "runs": q(
             "SELECT r.run_id, s.user_id, s.session_id, r.status, r.model, r.input_tokens, "
-            "r.output_tokens, r.error, r.started_at, r.finished_at, r.duration_ms "
+            "r.output_tokens, r.error, r.started_at, r.finished_at, r.duration_ms, r.settings "
             "FROM runs r JOIN sessions s ON s.id = r.session_pk"
         ),
         "messages": q(

@@ -151,10 +151,12 @@ class ModelCall(NamedTuple):
 
 
 class RunArchive(NamedTuple):
-    """One run as stored: the run (its ``owner`` dropped), its messages in order."""
+    """One run as stored: the run (its ``owner`` dropped), its messages in order,
+    and the settings it recorded (instructions, role, options)."""
 
     run: Run
     messages: list[Message]
+    settings: dict[str, Any] | None = None
 
 
 class SessionArchive(NamedTuple):

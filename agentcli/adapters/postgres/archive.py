@@ -71,14 +71,16 @@ class ArchiveQueries(Database):
         with self.reading() as conn:
             row = conn.execute(
                 "SELECT s.id, s.user_id, s.session_id, s.name, s.created_at, s.updated_at, 0, "
-                "s.summary, s.summary_through, s.summary_updated_at, r.run_id "
+                "s.summary, s.summary_through, s.summary_updated_at, r.run_id, "
+                "s.instructions, s.role "
                 "FROM sessions s LEFT JOIN runs r ON r.id = s.summary_through WHERE s.id = %s",
                 (session_pk,),
             ).fetchone()
             runs = [
-                Run(*r)
+                (Run(*r[:-1]), json.loads(r[-1]) if r[-1] else None)
                 for r in conn.execute(
-                    f"SELECT {_RUN_COLS} FROM runs WHERE session_pk = %s ORDER BY id", (session_pk,)
+                    f"SELECT {_RUN_COLS}, settings FROM runs WHERE session_pk = %s ORDER BY id",
+                    (session_pk,),
                 )
             ]
             messages: dict[int, list[Message]] = {}
@@ -103,8 +105,8 @@ class ArchiveQueries(Database):
             ]
         if row is None:
             raise NotFoundError(f"no session {session_pk}")
-        session = Session(*row[:10])
-        archived = [RunArchive(run, messages.get(run.pk, [])) for run in runs]
+        session = Session(*row[:10])._replace(instructions=row[11], role=row[12])
+        archived = [RunArchive(run, messages.get(run.pk, []), settings) for run, settings in runs]
         return SessionArchive(session, row[10], archived, model_calls)
 
     def write_session(self, archive: SessionArchive) -> SessionCopied:
@@ -118,9 +120,17 @@ class ArchiveQueries(Database):
             created = found is None
             if found is None:
                 pk = conn.execute(
-                    "INSERT INTO sessions (user_id, session_id, name, created_at, updated_at) "
-                    "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                    (s.user_id, s.session_id, s.name, s.created_at, s.updated_at),
+                    "INSERT INTO sessions (user_id, session_id, name, created_at, updated_at, "
+                    "instructions, role) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                    (
+                        s.user_id,
+                        s.session_id,
+                        s.name,
+                        s.created_at,
+                        s.updated_at,
+                        s.instructions,
+                        s.role,
+                    ),
                 ).fetchone()[0]  # type: ignore[index]
                 has_summary = False
             else:
@@ -143,7 +153,8 @@ class ArchiveQueries(Database):
                 run_pk = conn.execute(
                     "INSERT INTO runs (run_id, session_pk, status, model, input_tokens, "
                     "output_tokens, error, owner, started_at, finished_at, duration_ms, "
-                    "attachments) VALUES (%s, %s, %s, %s, %s, %s, %s, NULL, %s, %s, %s, %s::jsonb) "
+                    "attachments, settings) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, NULL, %s, %s, %s, %s::jsonb, %s) "
                     "RETURNING id",
                     (
                         run.run_id,
@@ -157,6 +168,7 @@ class ArchiveQueries(Database):
                         run.finished_at,
                         run.duration_ms,
                         json.dumps(run.attachments) if run.attachments else None,
+                        json.dumps(item.settings) if item.settings is not None else None,
                     ),
                 ).fetchone()[0]  # type: ignore[index]
                 new_pks[run.run_id] = run_pk

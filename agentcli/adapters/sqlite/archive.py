@@ -59,14 +59,16 @@ class ArchiveQueries(Database):
         with self.reading() as conn:
             row = conn.execute(
                 "SELECT s.id, s.user_id, s.session_id, s.name, s.created_at, s.updated_at, 0, "
-                "s.summary, s.summary_through, s.summary_updated_at, r.run_id "
+                "s.summary, s.summary_through, s.summary_updated_at, r.run_id, "
+                "s.instructions, s.role "
                 "FROM sessions s LEFT JOIN runs r ON r.id = s.summary_through WHERE s.id = ?",
                 (session_pk,),
             ).fetchone()
             runs = [
-                run_record(r)
+                (run_record(r[:-1]), json.loads(r[-1]) if r[-1] else None)
                 for r in conn.execute(
-                    f"SELECT {_RUN_COLS} FROM runs WHERE session_pk = ? ORDER BY id", (session_pk,)
+                    f"SELECT {_RUN_COLS}, settings FROM runs WHERE session_pk = ? ORDER BY id",
+                    (session_pk,),
                 )
             ]
             messages: dict[int, list[Message]] = {}
@@ -89,8 +91,8 @@ class ArchiveQueries(Database):
                     (session_pk,),
                 )
             ]
-        session = Session(*row[:10])
-        archived = [RunArchive(run, messages.get(run.pk, [])) for run in runs]
+        session = Session(*row[:10])._replace(instructions=row[11], role=row[12])
+        archived = [RunArchive(run, messages.get(run.pk, []), settings) for run, settings in runs]
         return SessionArchive(session, row[10], archived, model_calls)
 
     def write_session(self, archive: SessionArchive) -> SessionCopied:
@@ -104,9 +106,17 @@ class ArchiveQueries(Database):
             created = found is None
             if found is None:
                 pk = conn.execute(
-                    "INSERT INTO sessions (user_id, session_id, name, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (s.user_id, s.session_id, s.name, s.created_at, s.updated_at),
+                    "INSERT INTO sessions (user_id, session_id, name, created_at, updated_at, "
+                    "instructions, role) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        s.user_id,
+                        s.session_id,
+                        s.name,
+                        s.created_at,
+                        s.updated_at,
+                        s.instructions,
+                        s.role,
+                    ),
                 ).lastrowid
                 has_summary = False
             else:
@@ -136,7 +146,7 @@ class ArchiveQueries(Database):
                 run_pk = conn.execute(
                     "INSERT INTO runs (run_id, session_pk, status, model, input_tokens, "
                     "output_tokens, error, owner, started_at, finished_at, duration_ms, "
-                    "attachments) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+                    "attachments, settings) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
                     (
                         run.run_id,
                         pk,
@@ -149,6 +159,7 @@ class ArchiveQueries(Database):
                         run.finished_at,
                         run.duration_ms,
                         json.dumps(run.attachments) if run.attachments else None,
+                        json.dumps(item.settings) if item.settings is not None else None,
                     ),
                 ).lastrowid
                 assert run_pk is not None
