@@ -78,8 +78,9 @@ def show(ctx: typer.Context, name: RoleArg, json_: JsonOption = False) -> None:
 
 @group.command()
 def edit(ctx: typer.Context, name: RoleArg) -> None:
-    """Open a role in $EDITOR: its roles/NAME.md, created if new (a role of
-    config.toml opens config.toml)."""
+    """Open a role's file in $EDITOR; a new role gets roles/NAME.md.
+
+    A role of config.toml opens config.toml."""
     import os
     import shlex
     import subprocess
