@@ -7,7 +7,7 @@ import stat
 import sys
 
 import pytest
-from chat_server import ChatServer, Text
+from chat_server import ChatServer, Error, Text
 
 from agentcli.adapters.sqlite import SqliteDb
 from agentcli.adapters.sqlite.schema import MIGRATIONS
@@ -16,6 +16,7 @@ from agentcli.core.context import DEFAULT_INSTRUCTIONS
 # Memory off and no summaries: the request is the instructions, history and message only.
 PLAIN = ("--memory", "off", "--no-summaries")
 KEY = "sk-work-secret-7731"
+INLINE_KEY = "sk-inline-secret-5519"
 
 
 def body(messages, **fields):
@@ -463,7 +464,8 @@ def test_named_endpoints_choose_url_key_and_model(run_cli, agentcli_home, monkey
             agentcli_home,
             f'endpoint = "local"\n'
             f'[endpoints.local]\nbase_url = "{local.url}"\nmodel = "llama3.2"\n'
-            f'[endpoints.work]\nbase_url = "{work.url}"\napi_key_env = "WORK_KEY"\n',
+            f'[endpoints.work]\nbase_url = "{work.url}"\napi_key_env = "WORK_KEY"\n'
+            f'[endpoints.inline]\nbase_url = "{work.url}"\napi_key = "{INLINE_KEY}"\n',
         )
         env = {"WORK_KEY": KEY}
         first = run_cli("chat", *PLAIN, "-s", "t", "hi", env=env)
@@ -484,11 +486,21 @@ def test_named_endpoints_choose_url_key_and_model(run_cli, agentcli_home, monkey
             "value": "(set)",
             "source": "endpoint work",
         }
-        outputs = b"".join(d.stdout + d.stderr for d in (first, second, third, shown))
-    assert KEY.encode() not in outputs
+        inline = run_cli("chat", *PLAIN, "-s", "v", "--endpoint", "inline", "z")
+        assert inline.returncode == 0, inline.stderr
+        headers = {k.lower(): v for k, v in work.headers[-1].items()}
+        assert headers["authorization"] == f"Bearer {INLINE_KEY}"
+        # A server that echoes the key in its refusal: the key is not repeated.
+        work.script(Error(401, f"Incorrect API key provided: {KEY}"))
+        refused = run_cli("chat", *PLAIN, "-s", "w", "--endpoint", "work", "q", env=env)
+        assert refused.returncode == 1 and "HTTP 401" in refused.stderr.decode()
+        done = (first, second, third, shown, inline, refused)
+        outputs = b"".join(d.stdout + d.stderr for d in done)
+    assert KEY.encode() not in outputs and INLINE_KEY.encode() not in outputs
     for path in agentcli_home.rglob("*"):
-        if path.is_file():
+        if path.is_file() and path.name != "config.toml":
             assert KEY.encode() not in path.read_bytes(), path
+            assert INLINE_KEY.encode() not in path.read_bytes(), path
 
 
 @pytest.mark.parametrize(
