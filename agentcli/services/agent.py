@@ -424,7 +424,7 @@ class Agent:
         instructions = self.session_instructions(session)
         return {
             "instructions": None if instructions == DEFAULT_INSTRUCTIONS else instructions,
-            "role": self.role if self.role is not None else session.role,
+            "role": session.role,
             "options": {"max_tokens": self.max_tokens, **self.options},
         }
 
