@@ -55,7 +55,7 @@ class Repl:
         input: Any = None,
         output: Any = None,
         usage: bool = False,
-        use_role: Callable[[str], tuple[Settings, Agent]] | None = None,
+        use_role: Callable[[str, bool], tuple[Settings, Agent]] | None = None,
     ):
         self.env = env
         self.db = db
@@ -67,7 +67,8 @@ class Repl:
         self._input = input
         self._output = output
         self.usage = usage  # token counts after each reply (--usage)
-        # Settings and an agent for another role (``""``: none), for /role.
+        # Settings and an agent for another role (``""``: none), for /role and
+        # /switch; the flag says the role is the session's own (kept, not set).
         self._use_role = use_role
         # Memory notices and warnings of runs and of the work that follows
         # them (on a worker thread), shown between prompts.
@@ -87,7 +88,20 @@ class Repl:
         return found
 
     def switch(self, session_id: str) -> None:
+        """Continue ``session_id``; an existing session brings back its own role."""
         self.session_id = session_id
+        found = self.current()
+        if (
+            self._use_role is None
+            or found is None
+            or (found.role or "") == (self.settings.role or "")
+        ):
+            return
+        try:
+            self.use_role(found.role or "", kept=True)
+        except AgentCliError as exc:  # a role since removed: the session goes on without it
+            self.env.warning(f"{safe_text(str(exc))}; continuing without the session's role")
+            self.use_role("", kept=True)
 
     def use_model(self, name: str) -> str:
         """Answer the following runs with model ``name`` (or the model it is an alias of)."""
@@ -99,11 +113,12 @@ class Repl:
         self.settings.model = chosen
         return chosen
 
-    def use_role(self, name: str) -> None:
-        """Run the following messages with the role ``name`` (``""``: none)."""
+    def use_role(self, name: str, *, kept: bool = False) -> None:
+        """Run the following messages with the role ``name`` (``""``: none);
+        ``kept``: it is the current session's own, which is left as it is."""
         if self._use_role is None:
             raise AgentCliError("roles cannot be changed here")
-        settings, agent = self._use_role(name)
+        settings, agent = self._use_role(name, kept)
         self.agent.wait()
         self.agent, self.settings = agent, settings
 

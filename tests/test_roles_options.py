@@ -436,9 +436,9 @@ def test_the_repl_role_command(server, db, roles):
     env = Env(stdout=out, stderr=err, stdin=io.StringIO())
     settings = load_settings(memory="off", summaries=False)
 
-    def use_role(name):
+    def use_role(name, kept):
         chosen = load_settings(role=name, memory="off", summaries=False) if name else settings
-        return chosen, build_agent(chosen, db, role=name)
+        return chosen, build_agent(chosen, db, role=None if kept else name)
 
     repl = Repl(
         env, db, build_agent(settings, db), settings, user_id="u", session_id="s", use_role=use_role
@@ -454,6 +454,20 @@ def test_the_repl_role_command(server, db, roles):
     repl.handle("/role nobody")
     assert "unknown role 'nobody'" in err.getvalue()
     assert db.get_session("u", "s").role == "reviewer"
+    # /switch brings back each session's own role; /new keeps the current one.
+    db.begin_run("u", "plain", "earlier", "m", "o")
+    repl.handle("/switch plain")
+    repl.handle("hi")
+    assert server.requests[-1]["model"] == "file-model"
+    assert db.get_session("u", "plain").role is None
+    repl.handle("/switch s")
+    repl.handle("back")
+    assert server.requests[-1]["model"] == "review-model"
+    repl.handle("/role poet")
+    repl.handle("/new fresh")
+    repl.handle("a poem")
+    assert server.requests[-1]["messages"][0] == system("You answer in verse.")
+    assert db.get_session("u", "fresh").role == "poet"
 
 
 # -- named endpoints ------------------------------------------------------------------------

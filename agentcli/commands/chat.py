@@ -270,9 +270,9 @@ def chat(
         if interactive:
             from ..repl import Repl
 
-            def use_role(name: str) -> tuple[Settings, Agent]:
+            def use_role(name: str, kept: bool) -> tuple[Settings, Agent]:
                 chosen = st.settings(role=name, **flags) if name else st.settings(**flags)
-                return chosen, build_agent(chosen, db, role=name)
+                return chosen, build_agent(chosen, db, role=None if kept else name)
 
             repl = Repl(
                 st.env,
