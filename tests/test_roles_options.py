@@ -585,3 +585,23 @@ def test_a_version_1_postgres_schema_gets_the_new_columns_in_place(pg_server, mo
     finally:
         with psycopg.connect(pg_server, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def test_a_session_deleted_mid_reply_is_recreated_with_its_instructions_and_role(server, db):
+    from agentcli.config import load_settings
+    from agentcli.runtime import build_agent
+
+    settings = load_settings(memory="off", summaries=False)
+    agent = build_agent(settings, db, instructions="Stay calm.")
+    agent.role = "helper"
+    agent.run("one", user_id="u", session_id="s")
+
+    def delete_then_answer(request):
+        db.delete_session("u", "s")
+        return Text("still here")
+
+    server.script(delete_then_answer)
+    build_agent(settings, db).run("two", user_id="u", session_id="s")
+    again = db.get_session("u", "s")
+    assert (again.instructions, again.role, again.runs) == ("Stay calm.", "helper", 1)
+    assert server.requests[1]["messages"][0] == system("Stay calm.")

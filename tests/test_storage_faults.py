@@ -146,7 +146,7 @@ step freed
 "$AGENTCLI" memories add "Kept after." >/dev/null; echo "rc=$?"
 "$AGENTCLI" chat -s t --memory off --no-summaries "third" 2>&1; echo "rc=$?"
 "$AGENTCLI" memories list --json | grep -c '"memory"'
-"$AGENTCLI" sessions show t --json | grep -c '"role"'
+"$AGENTCLI" sessions show t --json | grep -c '"status"'
 """
 
 
