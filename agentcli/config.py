@@ -353,7 +353,11 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: unknown setting {unknown[0]!r}")
     from .filemodes import warn_if_exposed
 
-    warn_if_exposed(path, data)
+    endpoints = data.get("endpoints")
+    in_endpoints = isinstance(endpoints, dict) and any(
+        isinstance(e, dict) and "api_key" in e for e in endpoints.values()
+    )
+    warn_if_exposed(path, [*data, *(["api_key"] if in_endpoints else [])])
     return data
 
 

@@ -605,3 +605,17 @@ def test_a_session_deleted_mid_reply_is_recreated_with_its_instructions_and_role
     again = db.get_session("u", "s")
     assert (again.instructions, again.role, again.runs) == ("Stay calm.", "helper", 1)
     assert server.requests[1]["messages"][0] == system("Stay calm.")
+
+
+def test_an_endpoint_key_in_a_file_others_can_read_is_warned_about(cli, agentcli_home):
+    agentcli_home.mkdir(mode=0o700)
+    path = agentcli_home / "config.toml"
+    path.write_text(f'[endpoints.work]\nbase_url = "http://127.0.0.1:9/v1"\napi_key = "{KEY}"\n')
+    path.chmod(0o644)
+    out = cli("sessions", "list", "--json")
+    assert out.exit_code == 0
+    assert out.stderr == (
+        f"agentcli: warning: config file {path} holds api_key and can be read by others "
+        f"(mode 0644); make it private: chmod 600 {path}\n"
+    )
+    assert KEY not in out.stderr
