@@ -15,6 +15,9 @@ FLAGS = {
     "max_tokens": [("chat", "hi")],
     "context_window": [("chat", "hi")],
     "memory_budget": [("mcp",)],
+    "temperature": [("chat", "hi")],
+    "top_p": [("chat", "hi")],
+    "seed": [("chat", "hi")],
 }
 
 

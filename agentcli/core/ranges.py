@@ -75,7 +75,7 @@ SETTINGS: dict[str, Range] = {
     # Generation options (also in [options], roles and -o).
     "temperature": Range(0, 2, integer=False),
     "top_p": Range(0, 1, integer=False),
-    "seed": Range(-(2**63), 2**63 - 1),
+    "seed": Range(0, 2**32 - 1),  # what every server takes (llama.cpp: 32 bits)
 }
 
 # The numeric options of single commands.
