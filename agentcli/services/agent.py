@@ -248,38 +248,12 @@ class Agent:
             if isinstance(exc, Terminated):
                 raise  # the process goes on stopping
             raise RunCancelled(status) from None
-        except PartialResponseError as exc:
-            self._end(
-                session,
-                run,
-                message,
-                emit,
-                "error",
-                new,
-                [exc.partial],
-                started,
-                error=str(exc),
-                settings=settings,
-            )
-            raise
-        except ContextLengthError as exc:
-            # The server counted more than we did: the next run reads the window
-            # and the token ratio it taught the model client.
-            self._window = None
-            self._end(
-                session,
-                run,
-                message,
-                emit,
-                "error",
-                new,
-                [],
-                started,
-                error=str(exc),
-                settings=settings,
-            )
-            raise
         except AgentCliError as exc:  # a model failure, or a message too long to send
+            if isinstance(exc, ContextLengthError):
+                # The server counted more than we did: the next run reads the window
+                # and the token ratio it taught the model client.
+                self._window = None
+            kept = [exc.partial] if isinstance(exc, PartialResponseError) else []
             self._end(
                 session,
                 run,
@@ -287,7 +261,7 @@ class Agent:
                 emit,
                 "error",
                 new,
-                [],
+                kept,
                 started,
                 error=str(exc),
                 settings=settings,
