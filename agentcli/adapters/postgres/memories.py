@@ -9,7 +9,7 @@ same memory take turns and each event records what the other left.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import psycopg
@@ -23,6 +23,7 @@ from ...core.text import (
     score_matches,
     search_words,
 )
+from ..rows import check_memory_id, memory_record, topics_json
 from .db import Database, retrying, utcnow
 
 # Topics as text: most are "[]", which needs no JSON parsing.
@@ -44,53 +45,28 @@ _WORD_MATCHES = (
 )
 
 
-def _memory(row: Sequence[Any]) -> Memory:
-    return Memory(
-        id=row[0],
-        user_id=row[1],
-        memory=row[2],
-        topics=json.loads(row[3]) if row[3] != "[]" else [],
-        created_at=row[4],
-        updated_at=row[5],
-        created_session_id=row[6],
-        created_run_id=row[7],
-        updated_session_id=row[8],
-        updated_run_id=row[9],
-    )
-
-
-def _check_id(user_id: str, memory_id: int) -> None:
-    """An id beyond a bigint names no memory (rather than a driver error)."""
-    if not -(2**63) <= memory_id < 2**63:
-        raise NotFoundError(f"no memory {memory_id} for user {user_id!r}")
-
-
-def _topics_json(topics: Iterable[str]) -> str:
-    return json.dumps(list(topics), ensure_ascii=False)
-
-
 class MemoryQueries(Database):
     # -- reading -------------------------------------------------------------
     @retrying
     def get_memory(self, user_id: str, memory_id: int) -> Memory:
-        _check_id(user_id, memory_id)
+        check_memory_id(user_id, memory_id)
         row = self.execute(
             f"SELECT {_COLS} FROM memories m WHERE m.user_id = %s AND m.id = %s",
             (user_id, memory_id),
         ).fetchone()
         if row is None:
             raise NotFoundError(f"no memory {memory_id} for user {user_id!r}")
-        return _memory(row)
+        return memory_record(row)
 
     def _locked(self, conn: psycopg.Connection, user_id: str, memory_id: int) -> Memory:
-        _check_id(user_id, memory_id)
+        check_memory_id(user_id, memory_id)
         row = conn.execute(
             f"SELECT {_COLS} FROM memories m WHERE m.user_id = %s AND m.id = %s FOR UPDATE",
             (user_id, memory_id),
         ).fetchone()
         if row is None:
             raise NotFoundError(f"no memory {memory_id} for user {user_id!r}")
-        return _memory(row)
+        return memory_record(row)
 
     @retrying
     def list_memories(self, user_id: str, *, topic: str | None = None) -> list[Memory]:
@@ -101,7 +77,7 @@ class MemoryQueries(Database):
             query += " AND m.topics @> %s::jsonb"
             params.append(json.dumps([topic]))
         rows = self.execute(query + " ORDER BY m.id", params).fetchall()
-        return [_memory(r) for r in rows]
+        return [memory_record(r) for r in rows]
 
     @retrying
     def count_memories(self, user_id: str) -> int:
@@ -124,7 +100,7 @@ class MemoryQueries(Database):
                 used += len(row[2])
                 if used > max_chars:
                     return chosen, False
-                chosen.append(_memory(row))
+                chosen.append(memory_record(row))
             if len(rows) < chunk:
                 return chosen, True
             offset += chunk
@@ -158,13 +134,13 @@ class MemoryQueries(Database):
             f"SELECT {_COLS} FROM memories m WHERE m.id = ANY(%s) AND m.user_id = %s",
             (ids, user_id),
         ).fetchall()
-        by_id = {r[0]: _memory(r) for r in found}
+        by_id = {r[0]: memory_record(r) for r in found}
         return [(by_id[i], score) for i, score in ranked if i in by_id]
 
     @retrying
     def memory_events(self, user_id: str, memory_id: int) -> list[MemoryEvent]:
         """What happened to a memory, oldest first (also after it was deleted)."""
-        _check_id(user_id, memory_id)
+        check_memory_id(user_id, memory_id)
         rows = self.execute(
             f"SELECT {_EVENT_COLS} FROM memory_events WHERE user_id = %s AND memory_id = %s "
             "ORDER BY id",
@@ -203,19 +179,19 @@ class MemoryQueries(Database):
                     "updated_at, created_session_id, created_run_id, updated_session_id, "
                     "updated_run_id) VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s) "
                     f"ON CONFLICT (user_id, normalized) DO NOTHING RETURNING {_COLS}",
-                    (user_id, memory, normalized, _topics_json(topics), now, now)
+                    (user_id, memory, normalized, topics_json(topics), now, now)
                     + (session_id, run_id) * 2,
                 ).fetchone()
                 if row is not None:
                     self._event(conn, row[0], user_id, "add", None, memory, actor, run_id, now)
-                    return _memory(row), True
+                    return memory_record(row), True
                 # Another process stored the same text a moment ago.
                 row = conn.execute(
                     f"SELECT {_COLS} FROM memories m WHERE m.user_id = %s AND m.normalized = %s",
                     (user_id, normalized),
                 ).fetchone()
             assert row is not None
-            return _memory(row), False
+            return memory_record(row), False
 
     @retrying
     def update_memory(
@@ -253,7 +229,7 @@ class MemoryQueries(Database):
                         (
                             text,
                             normalized,
-                            _topics_json(new_topics),
+                            topics_json(new_topics),
                             now,
                             session_id,
                             run_id,
@@ -264,7 +240,7 @@ class MemoryQueries(Database):
                 raise DuplicateMemoryError("another memory already says that") from None
             self._event(conn, memory_id, user_id, "update", old.memory, text, actor, run_id, now)
             assert row is not None
-            return _memory(row)
+            return memory_record(row)
 
     def delete_memory(
         self, user_id: str, memory_id: int, *, actor: str, run_id: str | None = None
@@ -312,7 +288,7 @@ class MemoryQueries(Database):
                 seen.add(normalized)
                 texts.append(row["memory"])
                 norms.append(normalized)
-                topics.append(_topics_json(row.get("topics") or []))
+                topics.append(topics_json(row.get("topics") or []))
                 created.append(row.get("created_at") or now)
                 updated.append(row.get("updated_at") or row.get("created_at") or now)
             if not texts:

@@ -16,6 +16,7 @@ from typing import Any
 from ...core.errors import NotFoundError, RunGoneError
 from ...core.records import Message, Run, SearchHit, Session, Usage
 from ...core.text import title_from
+from ..rows import message_record
 from .db import Database, retrying, utcnow
 from .schema import INDEXED_CHARS
 
@@ -45,24 +46,6 @@ _HEADLINE = (
 
 def _session(row: tuple) -> Session:
     return Session(*row)
-
-
-def _message(row: tuple) -> Message:
-    run_pk, run_id, seq, role, content, created_at, status, tool_calls, tool_call_id = row[:9]
-    model, attachments = row[9:11] if len(row) > 9 else (None, None)
-    return Message(
-        run_pk=run_pk,
-        run_id=run_id,
-        seq=seq,
-        role=role,
-        content=content,
-        created_at=created_at,
-        status=status,
-        tool_calls=json.loads(tool_calls) if tool_calls else None,
-        tool_call_id=tool_call_id,
-        model=model,
-        attachments=attachments or None,
-    )
 
 
 def search_text(text: str) -> str:
@@ -414,7 +397,7 @@ class SessionQueries(Database):
             "ORDER BY m.run_pk, m.seq",
             params,
         ).fetchall()
-        return [_message(r) for r in rows]
+        return [message_record(r) for r in rows]
 
     @retrying
     def search_messages(self, query: str, user_id: str | None, limit: int = 20) -> list[SearchHit]:
@@ -493,7 +476,7 @@ class SessionQueries(Database):
 def _grouped(rows: list[tuple]) -> list[list[Message]]:
     grouped: dict[int, list[Message]] = {}
     for row in rows:
-        message = _message(row)
+        message = message_record(row)
         grouped.setdefault(message.run_pk, []).append(message)
     return [grouped[pk] for pk in sorted(grouped)]
 

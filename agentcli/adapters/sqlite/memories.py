@@ -6,8 +6,7 @@ Every change writes a ``memory_events`` row in the same transaction.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from sqlite3 import Connection
 from typing import Any
 
@@ -20,6 +19,7 @@ from ...core.text import (
     score_matches,
     search_words,
 )
+from ..rows import check_memory_id, memory_record, topics_json
 from .db import fts_query, utcnow
 
 _COLS = (
@@ -37,41 +37,16 @@ _WORD_COUNT = f"SELECT ?, count(*) FROM ({_WORD_MATCHES})"
 _EVENT_COLS = "id, memory_id, user_id, action, before, after, actor, run_id, created_at"
 
 
-def _memory(row: Sequence[Any]) -> Memory:
-    return Memory(
-        id=row[0],
-        user_id=row[1],
-        memory=row[2],
-        topics=json.loads(row[3]) if row[3] != "[]" else [],
-        created_at=row[4],
-        updated_at=row[5],
-        created_session_id=row[6],
-        created_run_id=row[7],
-        updated_session_id=row[8],
-        updated_run_id=row[9],
-    )
-
-
-def _check_id(user_id: str, memory_id: int) -> None:
-    """An id SQLite cannot hold names no memory (rather than raising OverflowError)."""
-    if not -(2**63) <= memory_id < 2**63:
-        raise NotFoundError(f"no memory {memory_id} for user {user_id!r}")
-
-
-def _topics_json(topics: Iterable[str]) -> str:
-    return json.dumps(list(topics), ensure_ascii=False)
-
-
 # -- reading -------------------------------------------------------------------
 def get_memory(conn: Connection, user_id: str, memory_id: int) -> Memory:
-    _check_id(user_id, memory_id)
+    check_memory_id(user_id, memory_id)
     row = conn.execute(
         f"SELECT {_COLS} FROM memories m WHERE m.user_id = ? AND m.id = ?",
         (user_id, memory_id),
     ).fetchone()
     if row is None:
         raise NotFoundError(f"no memory {memory_id} for user {user_id!r}")
-    return _memory(row)
+    return memory_record(row)
 
 
 def list_memories(conn: Connection, user_id: str, *, topic: str | None) -> list[Memory]:
@@ -82,7 +57,7 @@ def list_memories(conn: Connection, user_id: str, *, topic: str | None) -> list[
         sql += " AND EXISTS (SELECT 1 FROM json_each(m.topics) t WHERE t.value = ?)"
         params.append(topic)
     rows = conn.execute(sql + " ORDER BY m.id", params).fetchall()
-    return [_memory(r) for r in rows]
+    return [memory_record(r) for r in rows]
 
 
 def count_memories(conn: Connection, user_id: str) -> int:
@@ -107,7 +82,7 @@ def recent_memories(conn: Connection, user_id: str, max_chars: int) -> tuple[lis
             used += len(row[2])
             if used > max_chars:
                 return chosen, False
-            chosen.append(_memory(row))
+            chosen.append(memory_record(row))
     finally:
         cursor.close()
     return chosen, True
@@ -143,13 +118,13 @@ def relevant_memories(
     ids = [i for i, _ in ranked]
     marks = ",".join("?" * len(ids))
     rows = conn.execute(f"SELECT {_COLS} FROM memories m WHERE m.id IN ({marks})", ids).fetchall()
-    by_id = {r[0]: _memory(r) for r in rows}
+    by_id = {r[0]: memory_record(r) for r in rows}
     return [(by_id[i], score) for i, score in ranked if i in by_id]
 
 
 def memory_events(conn: Connection, user_id: str, memory_id: int) -> list[MemoryEvent]:
     """What happened to a memory, oldest first (also after it was deleted)."""
-    _check_id(user_id, memory_id)
+    check_memory_id(user_id, memory_id)
     rows = conn.execute(
         f"SELECT {_EVENT_COLS} FROM memory_events WHERE user_id = ? AND memory_id = ? ORDER BY id",
         (user_id, memory_id),
@@ -180,12 +155,12 @@ def add_memory(
         (user_id, normalized),
     ).fetchone()
     if row is not None:
-        return _memory(row), False
+        return memory_record(row), False
     memory_id = conn.execute(
         "INSERT INTO memories (user_id, memory, normalized, topics, created_at, "
         "updated_at, created_session_id, created_run_id, updated_session_id, "
         "updated_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (user_id, memory, normalized, _topics_json(topics), now, now) + (session_id, run_id) * 2,
+        (user_id, memory, normalized, topics_json(topics), now, now) + (session_id, run_id) * 2,
     ).lastrowid
     assert memory_id is not None
     _event(conn, memory_id, user_id, "add", None, memory, actor, run_id, now)
@@ -220,7 +195,7 @@ def update_memory(
     conn.execute(
         "UPDATE memories SET memory = ?, normalized = ?, topics = ?, updated_at = ?, "
         "updated_session_id = ?, updated_run_id = ? WHERE id = ?",
-        (text, normalized, _topics_json(new_topics), now, session_id, run_id, memory_id),
+        (text, normalized, topics_json(new_topics), now, session_id, run_id, memory_id),
     )
     _event(conn, memory_id, user_id, "update", old.memory, text, actor, run_id, now)
     return get_memory(conn, user_id, memory_id)
@@ -272,7 +247,7 @@ def import_memories(
                 user_id,
                 row["memory"],
                 normalized,
-                _topics_json(row.get("topics") or []),
+                topics_json(row.get("topics") or []),
                 created,
                 row.get("updated_at") or created,
             )

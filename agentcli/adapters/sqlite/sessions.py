@@ -15,6 +15,7 @@ from typing import Any
 from ...core.errors import NotFoundError, RunGoneError
 from ...core.records import Message, Run, SearchHit, Session, Usage
 from ...core.text import title_from
+from ..rows import message_record
 from .db import fts_query, utcnow
 
 _SESSION_COLS = (
@@ -42,24 +43,6 @@ def _session(row: tuple[Any, ...]) -> Session:
 def run_record(row: tuple[Any, ...]) -> Run:
     """A ``runs`` row read with ``_RUN_COLS``: its attachments decoded."""
     return Run._make((*row[:-1], json.loads(row[-1]) if row[-1] else None))
-
-
-def _message(row: tuple[Any, ...]) -> Message:
-    run_pk, run_id, seq, role, content, created_at, status, tool_calls, tool_call_id = row[:9]
-    model, attachments = row[9:11] if len(row) > 9 else (None, None)
-    return Message(
-        run_pk=run_pk,
-        run_id=run_id,
-        seq=seq,
-        role=role,
-        content=content,
-        created_at=created_at,
-        status=status,
-        tool_calls=json.loads(tool_calls) if tool_calls else None,
-        tool_call_id=tool_call_id,
-        model=model,
-        attachments=json.loads(attachments) if attachments else None,
-    )
 
 
 # -- sessions ------------------------------------------------------------------
@@ -323,7 +306,7 @@ def messages_by_run(
     ).fetchall()
     grouped: dict[int, list[Message]] = {}
     for row in rows:
-        message = _message(row)
+        message = message_record(row)
         grouped.setdefault(message.run_pk, []).append(message)
     return [grouped[pk] for pk in sorted(grouped)]
 
@@ -341,7 +324,7 @@ def session_messages(conn: Connection, session_pk: int, last_runs: int | None) -
         f"JOIN runs r ON r.id = m.run_pk WHERE {where} ORDER BY m.run_pk, m.seq",
         params,
     ).fetchall()
-    return [_message(r) for r in rows]
+    return [message_record(r) for r in rows]
 
 
 def search_messages(
