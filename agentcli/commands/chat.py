@@ -13,7 +13,7 @@ from ..notices import Notices
 from ..render import ReplyStream
 from ..services.serialize import run_json
 from ..services.sessions import new_session_id
-from .common import JsonOption, UserOption, state
+from .common import EndpointOption, JsonOption, ModelOption, UserOption, state
 from .complete import memory_modes, model_names, session_ids
 
 if TYPE_CHECKING:
@@ -106,10 +106,7 @@ def chat(
             '("" drops it). agentcli roles list shows them.',
         ),
     ] = None,
-    endpoint: Annotated[
-        str | None,
-        typer.Option(help="A named endpoint of config.toml [env: AGENTCLI_ENDPOINT]"),
-    ] = None,
+    endpoint: EndpointOption = None,
     temperature: Annotated[
         float | None,
         typer.Option(help="Sampling temperature, 0 to 2 [env: AGENTCLI_TEMPERATURE]"),
@@ -130,15 +127,7 @@ def chat(
             "as that, else as a string.",
         ),
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            help="Model name or alias [env: AGENTCLI_MODEL]",
-            autocompletion=model_names,
-        ),
-    ] = None,
+    model: ModelOption = None,
     memory: Annotated[
         str | None,
         typer.Option(

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from ..appstate import AppState
-from .complete import session_ids
+from .complete import model_names, session_ids
 
 UserOption = Annotated[
     str | None,
@@ -36,6 +36,19 @@ SessionOption = Annotated[
         show_default=False,
         autocompletion=session_ids,
     ),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model name or alias [env: AGENTCLI_MODEL]",
+        autocompletion=model_names,
+    ),
+]
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(help="A named endpoint of config.toml [env: AGENTCLI_ENDPOINT]"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]

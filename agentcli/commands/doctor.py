@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from .common import JsonOption, state
-from .complete import model_names
+from .common import EndpointOption, JsonOption, ModelOption, state
 
 
 def doctor(
     ctx: typer.Context,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            help="Model name or alias [env: AGENTCLI_MODEL]",
-            autocompletion=model_names,
-        ),
-    ] = None,
-    endpoint: Annotated[
-        str | None,
-        typer.Option(help="A named endpoint of config.toml [env: AGENTCLI_ENDPOINT]"),
-    ] = None,
+    model: ModelOption = None,
+    endpoint: EndpointOption = None,
     json_: JsonOption = False,
 ) -> None:
     """Check the model endpoint: reachable, streaming, usage, tool calls, context window."""

@@ -8,7 +8,7 @@ import typer
 
 from ..core.errors import UsageError
 from ..core.ranges import PORT, SHUTDOWN_TIMEOUT, THREADS
-from .common import state
+from .common import EndpointOption, ModelOption, state
 from .ranged import within
 
 
@@ -33,13 +33,8 @@ def serve(
             "--user", "-u", help="Serve this one user only; requests naming another get 403."
         ),
     ] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Model name [env: AGENTCLI_MODEL]")
-    ] = None,
-    endpoint: Annotated[
-        str | None,
-        typer.Option(help="A named endpoint of config.toml [env: AGENTCLI_ENDPOINT]"),
-    ] = None,
+    model: ModelOption = None,
+    endpoint: EndpointOption = None,
     history_runs: Annotated[
         int | None,
         typer.Option(help="Past runs sent with each message; 0 turns history off [default: 5]"),
